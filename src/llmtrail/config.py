@@ -1,0 +1,49 @@
+"""Settings: the one place that reads the environment (and a ``.env`` file), SPEC §5."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of llmtrail, read from ``AUDIT_TRAIL_*``/``DATABASE_URL`` and ``.env``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUDIT_TRAIL_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    backend: Literal["database", "memory", "dual"] = "database"
+    database_url: str = Field("sqlite:///llmtrail.db", validation_alias="DATABASE_URL")
+    retention_days: int = Field(7, ge=0, le=36_500)
+    cleanup_cron: str = "0 2 * * *"
+    cleanup_tz: str = "UTC"
+    cleanup_batch_size: int = Field(5_000, ge=1, le=1_000_000)
+    auto_migrate: bool = True
+    admin_key: str | None = None
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    rollup_retention_days: int = Field(400, ge=1)
+    memory_max_entries: int = Field(100_000, ge=1)
+    dual_source_url: str | None = None
+    dual_read: Literal["source", "target"] = "source"
+    price_file: Path | None = None
+    backup_dir: Path = Path("backups")
+    log_level: str = "INFO"
+    log_format: Literal["console", "json"] = "console"
+    upstream_provider: Literal["anthropic", "openai"] = "anthropic"
+    upstream_base_url: str | None = None
+    upstream_api_key: str | None = None
+    upstream_model: str = "claude-sonnet-4-5"
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _lower(cls, v: object) -> object:
+        return v.strip().lower() if isinstance(v, str) else v
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,279 @@
+"""Turn caller input (an ``AuditTrail`` or a JSON-shaped mapping) into a validated trail.
+
+Validation happens here and only here, whichever door the data came in by.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, localcontext
+from typing import Any, Protocol
+
+from llmtrail.errors import ValidationError
+from llmtrail.model import rules
+from llmtrail.model.rules import Errors
+from llmtrail.model.types import (
+    COST_SOURCES,
+    STATUSES,
+    AuditTrail,
+    Cost,
+    TokenUsage,
+)
+
+_TRAIL_KEYS = {
+    "messageId": "message_id", "message_id": "message_id",
+    "projectId": "project_id", "project_id": "project_id",
+    "timestamp": "timestamp", "model": "model", "reasoning": "reasoning",
+    "contextLayers": "context_layers", "context_layers": "context_layers",
+    "tokens": "tokens", "cost": "cost", "status": "status", "metadata": "metadata",
+}
+# Fields the server sets; accepted only from trusted input (copy/import between stores).
+_SERVER_KEYS = {
+    "id": "id", "createdAt": "created_at", "created_at": "created_at",
+    "updatedAt": "updated_at", "updated_at": "updated_at",
+    "costSource": "cost_source", "cost_source": "cost_source",
+    "priceVersion": "price_version", "price_version": "price_version",
+}
+_UPDATE_KEYS = {"reasoning": "reasoning", "tokens": "tokens", "cost": "cost",
+                "status": "status", "metadata": "metadata"}
+_TOKEN_KEYS = {"prompt": "prompt", "completion": "completion", "total": "total",
+               "cacheRead": "cache_read", "cache_read": "cache_read",
+               "cacheWrite": "cache_write", "cache_write": "cache_write",
+               "reasoning": "reasoning"}
+_COST_KEYS = {"prompt": "prompt", "completion": "completion", "total": "total"}
+# Fields compared for "same content" (idempotent retries) when the caller sent them.
+CONTENT_FIELDS = ("message_id", "project_id", "timestamp", "model", "reasoning",
+                  "context_layers", "tokens", "cost", "status", "metadata")
+
+
+@dataclass(frozen=True, slots=True)
+class PricedCost:
+    """A cost computed from tokens, with the price-table version that produced it."""
+
+    cost: Cost
+    version: str
+
+
+class Pricer(Protocol):
+    """Prices token usage for a model; returns None when the model has no known price."""
+
+    def __call__(self, model: str, tokens: TokenUsage, at: datetime) -> PricedCost | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewTrail:
+    """A validated trail to insert, and the fields its caller actually sent."""
+
+    trail: AuditTrail
+    sent: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class TrailUpdate:
+    """A validated partial update: only the fields given are set."""
+
+    fields: dict[str, Any]
+
+
+def parse_trail(
+    data: AuditTrail | Mapping[str, Any],
+    project_id: str | None,
+    *,
+    now: datetime,
+    pricer: Pricer | None = None,
+    trusted: bool = False,
+    status: str = "completed",
+) -> NewTrail:
+    """Validate one trail; raise ``ValidationError`` naming every bad field."""
+    errs = Errors()
+    raw = _as_fields(errs, data, trusted)
+    if project_id is not None:
+        if raw.get("project_id") not in (None, project_id):
+            errs.add("projectId", "does not match the project it is stored under")
+        raw["project_id"] = project_id
+    sent = frozenset(k for k, v in raw.items() if v is not None or k in ("reasoning", "metadata"))
+    out: dict[str, Any] = {}
+    for key in ("message_id", "model"):
+        if raw.get(key) is None:
+            errs.add(_camel(key), "is required")
+    if raw.get("message_id") is not None:
+        out["message_id"] = rules.text(errs, "messageId", raw["message_id"],
+                                       max_len=rules.MAX_MESSAGE_ID)
+    if raw.get("model") is not None:
+        out["model"] = rules.text(errs, "model", raw["model"], max_len=rules.MAX_MODEL)
+    if raw.get("project_id") is not None:
+        out["project_id"] = rules.project_id(errs, "projectId", raw["project_id"])
+    ts = raw.get("timestamp")
+    out["timestamp"] = now if ts is None else rules.timestamp(errs, "timestamp", ts)
+    out["reasoning"] = rules.reasoning(errs, "reasoning", raw.get("reasoning"))
+    layers = raw.get("context_layers")
+    out["context_layers"] = 0 if layers is None else rules.integer(
+        errs, "contextLayers", layers, lo=0, hi=rules.MAX_CONTEXT_LAYERS)
+    tokens = raw.get("tokens")
+    out["tokens"] = TokenUsage() if tokens is None else parse_tokens(errs, tokens)
+    cost = raw.get("cost")
+    out["cost"] = None if cost is None else parse_cost(errs, cost)
+    st = raw.get("status")
+    out["status"] = status if st is None else rules.choice(errs, "status", st, STATUSES)
+    out["metadata"] = rules.metadata(errs, "metadata", raw.get("metadata"))
+    if trusted:
+        _parse_server_fields(errs, raw, out)
+    if errs:
+        raise ValidationError(errs.items)
+    trail = AuditTrail(**out)
+    if not (trusted and trail.cost_source is not None and trail.cost is not None):
+        trail = finalize_cost(trail, cost_sent=cost is not None, pricer=pricer)
+    return NewTrail(trail, sent)
+
+
+def parse_update(fields: Mapping[str, Any]) -> TrailUpdate:
+    """Validate the fields of a partial update (``reasoning``, ``tokens``, ``cost``, …)."""
+    errs = Errors()
+    raw = rules.mapping_keys(errs, "", fields, _UPDATE_KEYS)
+    out: dict[str, Any] = {}
+    if "reasoning" in raw:
+        out["reasoning"] = rules.reasoning(errs, "reasoning", raw["reasoning"])
+    if "metadata" in raw:
+        out["metadata"] = rules.metadata(errs, "metadata", raw["metadata"])
+    for key, fn in (("tokens", parse_tokens), ("cost", parse_cost)):
+        if key in raw:
+            if raw[key] is None:
+                errs.add(key, "must not be null")
+            else:
+                out[key] = fn(errs, raw[key])
+    if "status" in raw:
+        out["status"] = rules.choice(errs, "status", raw["status"], STATUSES)
+    if errs:
+        raise ValidationError(errs.items)
+    return TrailUpdate(out)
+
+
+def apply_update(
+    existing: AuditTrail, update: TrailUpdate, *, now: datetime, pricer: Pricer | None
+) -> AuditTrail:
+    """The trail after ``update``; cost is re-priced when tokens change and cost was not given."""
+    fields = dict(update.fields)
+    trail = dataclasses.replace(existing, updated_at=now, **fields)
+    if "cost" in fields:
+        return dataclasses.replace(trail, cost_source="provided", price_version=None)
+    if "tokens" in fields and existing.cost_source != "provided":
+        return finalize_cost(dataclasses.replace(trail, cost=None), cost_sent=False,
+                             pricer=pricer)
+    return trail
+
+
+def finalize_cost(trail: AuditTrail, *, cost_sent: bool, pricer: Pricer | None) -> AuditTrail:
+    """Set ``cost``/``cost_source``: provided if sent, else computed from tokens, else unpriced."""
+    if cost_sent and trail.cost is not None:
+        return dataclasses.replace(trail, cost_source="provided", price_version=None)
+    assert trail.timestamp is not None
+    priced = pricer(trail.model, trail.tokens, trail.timestamp) if pricer else None
+    if priced is None:
+        return dataclasses.replace(trail, cost=Cost(), cost_source="unpriced", price_version=None)
+    return dataclasses.replace(trail, cost=priced.cost, cost_source="computed",
+                               price_version=priced.version)
+
+
+def same_content(existing: AuditTrail, new: NewTrail) -> bool:
+    """True when every field the caller sent equals the stored value (a safe retry)."""
+    for name in CONTENT_FIELDS:
+        if name in new.sent and getattr(existing, name) != getattr(new.trail, name):
+            return False
+    return True
+
+
+def parse_tokens(errs: Errors, v: object) -> TokenUsage | None:
+    if isinstance(v, TokenUsage):
+        v = {f.name: getattr(v, f.name) for f in dataclasses.fields(TokenUsage)}
+    if not isinstance(v, Mapping):
+        errs.add("tokens", "must be an object")
+        return None
+    raw = rules.mapping_keys(errs, "tokens", v, _TOKEN_KEYS)
+    out: dict[str, int | None] = {}
+    for name in ("prompt", "completion", "total", "cache_read", "cache_write", "reasoning"):
+        value = raw.get(name)
+        if value is None:
+            out[name] = 0 if name in ("prompt", "completion") else None
+            continue
+        out[name] = rules.integer(errs, f"tokens.{_camel(name)}", value, lo=0,
+                                  hi=rules.MAX_TOKENS * (2 if name == "total" else 1))
+        if out[name] is None:
+            return None
+    prompt, completion = out["prompt"] or 0, out["completion"] or 0
+    if out["total"] is not None and out["total"] != prompt + completion:
+        errs.add("tokens.total", f"must equal prompt + completion ({prompt + completion})")
+        return None
+    if (out["cache_read"] or 0) + (out["cache_write"] or 0) > prompt:
+        errs.add("tokens.cacheRead", "cache reads + writes are part of prompt and cannot exceed it")
+        return None
+    if (out["reasoning"] or 0) > completion:
+        errs.add("tokens.reasoning", "reasoning tokens are part of completion and cannot exceed it")
+        return None
+    return TokenUsage(**out)  # type: ignore[arg-type]
+
+
+def parse_cost(errs: Errors, v: object) -> Cost | None:
+    if isinstance(v, Cost):
+        v = {"prompt": v.prompt, "completion": v.completion, "total": v.total}
+    if not isinstance(v, Mapping):
+        errs.add("cost", "must be an object")
+        return None
+    raw = rules.mapping_keys(errs, "cost", v, _COST_KEYS)
+    out: dict[str, Decimal | None] = {}
+    for name in ("prompt", "completion", "total"):
+        value = raw.get(name)
+        out[name] = None if value is None else rules.money(errs, f"cost.{name}", value)
+        if value is not None and out[name] is None:
+            return None
+    prompt, completion = out["prompt"] or Decimal(0), out["completion"] or Decimal(0)
+    with localcontext() as ctx:
+        ctx.prec = 60
+        expected = prompt + completion
+    if out["total"] is not None and out["total"] != expected:
+        errs.add("cost.total", f"must equal prompt + completion ({rules.plain(expected)})")
+        return None
+    return Cost(prompt, completion, rules.plain(expected))
+
+
+def _as_fields(errs: Errors, data: object, trusted: bool) -> dict[str, Any]:
+    if isinstance(data, AuditTrail):
+        raw = {f.name: getattr(data, f.name) for f in dataclasses.fields(AuditTrail)}
+        if not trusted:
+            for key in ("id", "created_at", "updated_at", "cost_source", "price_version"):
+                raw.pop(key)
+            if raw["status"] == "completed":
+                raw["status"] = None  # the dataclass default, not something the caller chose
+        return raw
+    if not isinstance(data, Mapping):
+        errs.add("", "an audit trail must be an object")
+        raise ValidationError(errs.items)
+    allowed = {**_TRAIL_KEYS, **_SERVER_KEYS} if trusted else _TRAIL_KEYS
+    for key in data:
+        if not trusted and key in _SERVER_KEYS:
+            errs.add(str(key), "is set by the server and cannot be sent")
+    fields = rules.mapping_keys(errs, "", {k: v for k, v in data.items()
+                                           if trusted or k not in _SERVER_KEYS}, allowed)
+    if errs:
+        raise ValidationError(errs.items)
+    return fields
+
+
+def _parse_server_fields(errs: Errors, raw: Mapping[str, Any], out: dict[str, Any]) -> None:
+    if raw.get("id") is not None:
+        out["id"] = rules.text(errs, "id", raw["id"], max_len=64)
+    for key in ("created_at", "updated_at"):
+        if raw.get(key) is not None:
+            out[key] = rules.timestamp(errs, _camel(key), raw[key])
+    if raw.get("cost_source") is not None:
+        out["cost_source"] = rules.choice(errs, "costSource", raw["cost_source"], COST_SOURCES)
+    if raw.get("price_version") is not None:
+        out["price_version"] = rules.text(errs, "priceVersion", raw["price_version"],
+                                          max_len=64)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)

@@ -1,0 +1,275 @@
+"""Field-level rules of SPEC §1: each checker returns the clean value or records a FieldError."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from llmtrail.errors import FieldError
+
+MAX_MESSAGE_ID = 255
+MAX_MODEL = 200
+MAX_REASONING_ITEMS = 1_000
+MAX_REASONING_BYTES = 1_000_000
+MAX_CONTEXT_LAYERS = 10_000
+MAX_TOKENS = 1_000_000_000
+MAX_COST = Decimal(1_000_000_000)
+MAX_COST_PLACES = 18
+MAX_METADATA_KEYS = 64
+MAX_METADATA_KEY = 128
+MAX_METADATA_STRING = 4_096
+MAX_METADATA_INT = 2**63 - 1
+MIN_YEAR, MAX_YEAR = 1970, 9999
+PROJECT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+
+
+class Errors:
+    """Collects every field error of one input so the caller sees them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldError] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.items.append(FieldError(field, message))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def text(
+    errs: Errors,
+    field: str,
+    v: object,
+    *,
+    max_len: int,
+    min_len: int = 1,
+    controls: bool = False,
+) -> str | None:
+    """A string of bounded length with no NUL or lone surrogate (and no controls unless allowed)."""
+    if not isinstance(v, str):
+        errs.add(field, "must be a string")
+        return None
+    if _SURROGATE_RE.search(v):
+        errs.add(field, "must not contain lone surrogates")
+        return None
+    if "\x00" in v:
+        errs.add(field, "must not contain NUL characters")
+        return None
+    if not controls and _CONTROL_RE.search(v):
+        errs.add(field, "must not contain control characters")
+        return None
+    if not min_len <= len(v) <= max_len:
+        errs.add(field, f"must be {min_len} to {max_len} characters long")
+        return None
+    return v
+
+
+def project_id(errs: Errors, field: str, v: object) -> str | None:
+    if not isinstance(v, str) or not PROJECT_ID_RE.fullmatch(v):
+        errs.add(field, "must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
+        return None
+    return v
+
+
+def integer(errs: Errors, field: str, v: object, *, lo: int, hi: int) -> int | None:
+    if isinstance(v, Decimal) and v.is_finite() and v == v.to_integral_value() and "." not in str(v):
+        v = int(v)
+    if not is_int(v):
+        errs.add(field, "must be an integer")
+        return None
+    assert isinstance(v, int)
+    if not lo <= v <= hi:
+        errs.add(field, f"must be between {lo} and {hi}")
+        return None
+    return v
+
+
+def money(errs: Errors, field: str, v: object) -> Decimal | None:
+    """A finite, non-negative USD amount with at most 18 decimal places, kept exact."""
+    d: Decimal
+    if isinstance(v, bool) or v is None:
+        errs.add(field, "must be a number")
+        return None
+    if isinstance(v, Decimal):
+        d = v
+    elif isinstance(v, int):
+        d = Decimal(v)
+    elif isinstance(v, float):
+        if not math.isfinite(v):
+            errs.add(field, "must be a finite number")
+            return None
+        d = Decimal(repr(v))
+    elif isinstance(v, str):
+        try:
+            d = Decimal(v.strip()) if v.strip() else Decimal("nan")
+        except InvalidOperation:
+            errs.add(field, "must be a decimal number")
+            return None
+    else:
+        errs.add(field, "must be a number")
+        return None
+    if not d.is_finite():
+        errs.add(field, "must be a finite number")
+        return None
+    if d < 0:
+        errs.add(field, "must not be negative")
+        return None
+    if d > MAX_COST:
+        errs.add(field, f"must be at most {MAX_COST}")
+        return None
+    exp = d.as_tuple().exponent
+    assert isinstance(exp, int)
+    if -exp > MAX_COST_PLACES and d != d.quantize(Decimal(1).scaleb(-MAX_COST_PLACES)):
+        errs.add(field, f"must have at most {MAX_COST_PLACES} decimal places")
+        return None
+    return plain(d)
+
+
+def plain(d: Decimal) -> Decimal:
+    """The same value without trailing zeros or exponent noise (0.10 -> 0.1, 1E+2 -> 100)."""
+    if d == 0:
+        return Decimal(0)
+    s = format(d, "f")
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return Decimal(s)
+
+
+def timestamp(errs: Errors, field: str, v: object) -> datetime | None:
+    """An RFC 3339 instant with an explicit offset, returned in UTC."""
+    if isinstance(v, str):
+        s = v.strip()
+        if len(s) < 19 or s[10] not in "Tt ":
+            errs.add(field, "must be an RFC 3339 date-time with an offset")
+            return None
+        try:
+            dt = datetime.fromisoformat(s[:-1] + "+00:00" if s[-1] in "zZ" else s)
+        except ValueError:
+            errs.add(field, "must be an RFC 3339 date-time with an offset")
+            return None
+    elif isinstance(v, datetime):
+        dt = v
+    else:
+        errs.add(field, "must be an RFC 3339 date-time string")
+        return None
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        errs.add(field, "must carry a time-zone offset (naive date-times are ambiguous)")
+        return None
+    try:
+        utc = dt.astimezone(UTC)
+    except OverflowError:
+        errs.add(field, "is out of range")
+        return None
+    if not MIN_YEAR <= utc.year <= MAX_YEAR:
+        errs.add(field, f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
+        return None
+    return utc
+
+
+def reasoning(errs: Errors, field: str, v: object) -> list[str] | None:
+    if v is None:
+        return None
+    if not isinstance(v, list | tuple):
+        errs.add(field, "must be an array of strings or null")
+        return None
+    if len(v) > MAX_REASONING_ITEMS:
+        errs.add(field, f"must have at most {MAX_REASONING_ITEMS} items")
+        return None
+    out: list[str] = []
+    size = 0
+    for i, item in enumerate(v):
+        s = text(errs, f"{field}[{i}]", item, max_len=MAX_REASONING_BYTES, min_len=0, controls=True)
+        if s is None:
+            return None
+        size += len(s.encode("utf-8"))
+        out.append(s)
+    if size > MAX_REASONING_BYTES:
+        errs.add(field, f"must total at most {MAX_REASONING_BYTES} bytes")
+        return None
+    return out
+
+
+def metadata(errs: Errors, field: str, v: object) -> dict[str, str | int | float | bool] | None:
+    if v is None:
+        return None
+    if not isinstance(v, Mapping):
+        errs.add(field, "must be an object of string keys to string/number/boolean values")
+        return None
+    if len(v) > MAX_METADATA_KEYS:
+        errs.add(field, f"must have at most {MAX_METADATA_KEYS} keys")
+        return None
+    out: dict[str, str | int | float | bool] = {}
+    for key, value in v.items():
+        k = text(errs, f"{field}.<key>", key, max_len=MAX_METADATA_KEY)
+        if k is None:
+            return None
+        path = f"{field}.{k}"
+        if isinstance(value, bool):
+            out[k] = value
+        elif isinstance(value, int):
+            if abs(value) > MAX_METADATA_INT:
+                errs.add(path, "is too large")
+                return None
+            out[k] = value
+        elif isinstance(value, float | Decimal):
+            num = _metadata_number(errs, path, value)
+            if num is None:
+                return None
+            out[k] = num
+        elif isinstance(value, str):
+            s = text(errs, path, value, max_len=MAX_METADATA_STRING, min_len=0, controls=True)
+            if s is None:
+                return None
+            out[k] = s
+        else:
+            errs.add(path, "must be a string, number or boolean (metadata is a flat map)")
+            return None
+    return out
+
+
+def _metadata_number(errs: Errors, path: str, value: float | Decimal) -> int | float | None:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            errs.add(path, "must be a finite number")
+            return None
+        if value == value.to_integral_value() and abs(value) <= MAX_METADATA_INT:
+            return int(value)
+        value = float(value)
+    if not math.isfinite(value):
+        errs.add(path, "must be a finite number")
+        return None
+    return value
+
+
+def choice(errs: Errors, field: str, v: object, options: tuple[str, ...]) -> str | None:
+    if not isinstance(v, str) or v not in options:
+        errs.add(field, "must be one of " + ", ".join(options))
+        return None
+    return v
+
+
+def mapping_keys(
+    errs: Errors, field: str, v: Mapping[str, Any], allowed: Mapping[str, str]
+) -> dict[str, Any]:
+    """Rename wire keys to Python names; unknown keys are errors."""
+    out: dict[str, Any] = {}
+    for key, value in v.items():
+        name = allowed.get(key) if isinstance(key, str) else None
+        if name is None:
+            errs.add(f"{field}.{key}" if field else str(key), "is not a known field")
+            continue
+        if name in out:
+            errs.add(f"{field}.{key}" if field else str(key), "is given twice")
+            continue
+        out[name] = value
+    return out

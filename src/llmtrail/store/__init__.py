@@ -1,0 +1,82 @@
+"""The store interface and its backends; ``open_store`` picks one from a URL."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from llmtrail.config import Settings, load_settings
+from llmtrail.errors import ValidationError
+from llmtrail.model import Pricer
+from llmtrail.store.base import Store
+from llmtrail.store.memory import MemoryStore
+
+log = logging.getLogger("llmtrail")
+
+
+def open_store(
+    url: str | None = None,
+    *,
+    settings: Settings | None = None,
+    pricer: Pricer | None = None,
+    auto_migrate: bool | None = None,
+    **kw: Any,
+) -> Store:
+    """Open a store: ``sqlite:///path``, ``postgresql://…`` or ``memory://``.
+
+    Without a URL the store is configured from the environment (SPEC §5): the backend from
+    ``AUDIT_TRAIL_BACKEND`` and the database from ``DATABASE_URL``. Database backends are
+    brought to the current schema first unless ``AUDIT_TRAIL_AUTO_MIGRATE=false``.
+    """
+    s = settings or load_settings()
+    if pricer is None:
+        pricer = default_pricer(s)
+    common: dict[str, Any] = {"pricer": pricer, "retention_days": s.retention_days, **kw}
+    migrate = s.auto_migrate if auto_migrate is None else auto_migrate
+    if url is None:
+        if s.backend == "memory":
+            url = "memory://"
+        elif s.backend == "dual":
+            return _open_dual(s, common, migrate)
+        else:
+            url = s.database_url
+    if not isinstance(url, str):
+        raise ValidationError("must be a database URL string", field="url")
+    if url.startswith("memory:"):
+        store: Store = MemoryStore(max_entries=s.memory_max_entries, **common)
+    else:
+        store = _open_sql(url, s, common, migrate)
+    log.info("audit trail store: backend=%s database=%s", store.backend, store.database)
+    return store
+
+
+def _open_sql(url: str, s: Settings, common: dict[str, Any], migrate: bool) -> Store:
+    from llmtrail.store.sql.dialects import make_engine, normalize_url
+    from llmtrail.store.sql.migrate import ensure_schema
+    from llmtrail.store.sql.store import SQLStore
+
+    engine = make_engine(normalize_url(url))
+    try:
+        ensure_schema(engine, auto_migrate=migrate)
+    except Exception:
+        engine.dispose()
+        raise
+    return SQLStore(engine, rollup_retention_days=s.rollup_retention_days, **common)
+
+
+def _open_dual(s: Settings, common: dict[str, Any], migrate: bool) -> Store:
+    from llmtrail.store import dual  # type: ignore[attr-defined]
+
+    return dual.open_dual(s, common, migrate)  # type: ignore[no-any-return]
+
+
+def default_pricer(s: Settings) -> Pricer | None:
+    """The price table's pricer (bundled prices plus ``AUDIT_TRAIL_PRICE_FILE``), if present."""
+    try:
+        from llmtrail.pricing import make_pricer  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return make_pricer(s.price_file)  # type: ignore[no-any-return]
+
+
+__all__ = ["MemoryStore", "Store", "open_store"]

@@ -1,0 +1,277 @@
+"""The one store interface every backend implements, and the logic all of them share.
+
+Public methods validate input (through ``llmtrail.model``) and then call a few small
+backend primitives (the ``_``-prefixed abstract methods). A backend is one module beside the
+others; the contract test suite in ``tests/contract`` is what each must pass.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from llmtrail.errors import AuditTrailError, NotFoundError, ValidationError
+from llmtrail.model import (
+    ApiKey,
+    AuditTrail,
+    NewTrail,
+    Page,
+    Pricer,
+    Project,
+    StoreOutcome,
+    TrailFilter,
+    apply_update,
+    parse_trail,
+    parse_update,
+)
+from llmtrail.model import rules
+
+TrailInput = AuditTrail | Mapping[str, Any]
+Clock = Callable[[], datetime]
+MAX_PAGE = 1_000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store(abc.ABC):
+    """An audit-trail store. Obtain one with ``llmtrail.open_store(url)``."""
+
+    #: ``memory``, ``sqlite``, ``postgresql`` or ``dual``
+    backend: str = ""
+    #: where the data lives, with any password removed
+    database: str = ""
+    #: whether ``store`` needs a project id (database backends do)
+    requires_project: bool = True
+
+    def __init__(
+        self, *, pricer: Pricer | None = None, clock: Clock = utcnow, retention_days: int = 7
+    ) -> None:
+        self.pricer = pricer
+        self.clock = clock
+        self.retention_days = retention_days
+
+    # -- trails -------------------------------------------------------------------------------
+
+    def store(self, trail: TrailInput, project_id: str | None = None) -> AuditTrail:
+        """Insert a trail; an identical retry is a no-op, different content raises ConflictError."""
+        return self.store_outcome(trail, project_id).trail
+
+    def store_outcome(self, trail: TrailInput, project_id: str | None = None) -> StoreOutcome:
+        """Like ``store``, and also tells whether the trail was new (``created``)."""
+        return self._insert(self.prepare(trail, project_id))
+
+    def store_many(
+        self, trails: Iterable[TrailInput], project_id: str | None = None
+    ) -> list[StoreOutcome | AuditTrailError]:
+        """Store several trails; per item, the outcome or the error (the others still land)."""
+        prepared: list[NewTrail | AuditTrailError] = []
+        for t in trails:
+            try:
+                prepared.append(self.prepare(t, project_id))
+            except ValidationError as e:
+                prepared.append(e)
+        valid = [p for p in prepared if isinstance(p, NewTrail)]
+        results = iter(self._insert_many(valid) if valid else [])
+        return [p if isinstance(p, AuditTrailError) else next(results) for p in prepared]
+
+    def create_placeholder(
+        self,
+        message_id: str,
+        model: str,
+        context_layers: int = 0,
+        project_id: str | None = None,
+        **extra: Any,
+    ) -> AuditTrail:
+        """The seed's placeholder: status ``pending``, zero tokens and cost, completed later."""
+        data = {"messageId": message_id, "model": model, "contextLayers": context_layers,
+                "status": "pending", **extra}
+        return self.store(data, project_id)
+
+    def prepare(
+        self, trail: TrailInput, project_id: str | None = None, *, trusted: bool = False
+    ) -> NewTrail:
+        """Validate a trail for this store without writing it."""
+        new = parse_trail(trail, project_id, now=self.clock(), pricer=self.pricer,
+                          trusted=trusted)
+        if self.requires_project and new.trail.project_id is None:
+            raise ValidationError("is required by the database backends", field="projectId")
+        return new
+
+    def get(self, message_id: str) -> AuditTrail | None:
+        """The trail with this message id, or None."""
+        if not isinstance(message_id, str):
+            return None
+        return self._get(message_id)
+
+    def update(self, message_id: str, **fields: Any) -> AuditTrail:
+        """Partially update a trail (``reasoning``, ``tokens``, ``cost``, ``status``, ``metadata``)."""
+        upd = parse_update(fields)
+        if not isinstance(message_id, str):
+            raise NotFoundError(f"no audit trail with messageId {message_id!r}")
+        return self._update(
+            message_id,
+            lambda old: apply_update(old, upd, now=self.clock(), pricer=self.pricer),
+            project_id=None,
+        )
+
+    def update_in_project(self, project_id: str, message_id: str, fields: Mapping[str, Any]) -> AuditTrail:
+        """``update`` restricted to one project (a trail of another project is not found)."""
+        upd = parse_update(fields)
+        return self._update(
+            message_id,
+            lambda old: apply_update(old, upd, now=self.clock(), pricer=self.pricer),
+            project_id=project_id,
+        )
+
+    def cleanup(self, days_old: float | None = None) -> int:
+        """Delete trails older than ``days_old`` (default: the retention), honouring each
+        project's ``retention_days``; returns how many were deleted."""
+        days = self.retention_days if days_old is None else days_old
+        if isinstance(days, bool) or not isinstance(days, int | float) or not 0 <= days <= 36_500:
+            raise ValidationError("must be a number of days between 0 and 36500", field="days")
+        return self._cleanup(self.clock(), days)
+
+    def list_trails(
+        self, filter: TrailFilter, *, limit: int = 100, cursor: str | None = None
+    ) -> Page:
+        """One page of a project's trails, newest first, with the cursor of the next page."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"must be between 1 and {MAX_PAGE}", field="limit")
+        check_filter(filter)
+        return self._list(filter, limit, cursor)
+
+    def iter_trails(self, filter: TrailFilter, *, batch: int = 500) -> Iterator[AuditTrail]:
+        """Every trail matching ``filter``, newest first, fetched page by page."""
+        cursor: str | None = None
+        while True:
+            page = self.list_trails(filter, limit=batch, cursor=cursor)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    # -- projects and keys ---------------------------------------------------------------------
+
+    def create_project(
+        self, id: str, name: str | None = None, retention_days: int | None = None
+    ) -> Project:
+        """Create a project; ConflictError if the id exists."""
+        errs = rules.Errors()
+        pid = rules.project_id(errs, "id", id)
+        clean_name = rules.text(errs, "name", name if name is not None else id, max_len=200)
+        if retention_days is not None:
+            retention_days = rules.integer(errs, "retentionDays", retention_days, lo=0, hi=36_500)
+        if errs:
+            raise ValidationError(errs.items)
+        assert pid is not None and clean_name is not None
+        return self._create_project(Project(pid, clean_name, retention_days, self.clock()))
+
+    def get_project(self, id: str) -> Project | None:
+        return self._get_project(id) if isinstance(id, str) else None
+
+    def require_project(self, id: str) -> Project:
+        project = self.get_project(id)
+        if project is None:
+            raise NotFoundError(f"no project {id!r}")
+        return project
+
+    def delete_project(self, id: str) -> None:
+        """Delete a project with its trails, keys and aggregates; NotFoundError if missing."""
+        if not self._delete_project(id):
+            raise NotFoundError(f"no project {id!r}")
+
+    # -- abstract primitives ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _insert(self, new: NewTrail) -> StoreOutcome: ...
+
+    def _insert_many(self, items: list[NewTrail]) -> list[StoreOutcome | AuditTrailError]:
+        out: list[StoreOutcome | AuditTrailError] = []
+        for item in items:
+            try:
+                out.append(self._insert(item))
+            except (ValidationError, AuditTrailError) as e:
+                out.append(e)
+        return out
+
+    @abc.abstractmethod
+    def _get(self, message_id: str) -> AuditTrail | None: ...
+
+    @abc.abstractmethod
+    def _update(
+        self,
+        message_id: str,
+        change: Callable[[AuditTrail], AuditTrail],
+        project_id: str | None,
+    ) -> AuditTrail: ...
+
+    @abc.abstractmethod
+    def _cleanup(self, now: datetime, days: float) -> int:
+        """Delete trails older than ``days`` before ``now`` (or their project's override)."""
+
+    @abc.abstractmethod
+    def _list(self, filter: TrailFilter, limit: int, cursor: str | None) -> Page: ...
+
+    @abc.abstractmethod
+    def _create_project(self, project: Project) -> Project: ...
+
+    @abc.abstractmethod
+    def _get_project(self, id: str) -> Project | None: ...
+
+    @abc.abstractmethod
+    def list_projects(self) -> list[Project]:
+        """Every project, by id."""
+
+    @abc.abstractmethod
+    def _delete_project(self, id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def create_api_key(self, project_id: str) -> tuple[ApiKey, str]:
+        """A new key for a project: its record and the secret, which is never stored."""
+
+    @abc.abstractmethod
+    def list_api_keys(self, project_id: str) -> list[ApiKey]:
+        """A project's keys (without secrets), revoked ones included."""
+
+    @abc.abstractmethod
+    def revoke_api_key(self, project_id: str, key_id: str) -> None:
+        """Revoke a key at once; NotFoundError if the project has no such key."""
+
+    @abc.abstractmethod
+    def authenticate(self, secret: str) -> ApiKey | None:
+        """The active key with this secret, or None."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise UnavailableError when the database cannot be reached."""
+
+    def close(self) -> None:
+        """Release connections; the store must not be used afterwards."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} backend={self.backend} database={self.database}>"
+
+
+def check_filter(f: TrailFilter) -> None:
+    errs = rules.Errors()
+    rules.project_id(errs, "projectId", f.project_id)
+    if f.model is not None:
+        rules.text(errs, "model", f.model, max_len=rules.MAX_MODEL)
+    if f.status is not None:
+        rules.choice(errs, "status", f.status, ("pending", "completed", "failed"))
+    for name in ("since", "until"):
+        value = getattr(f, name)
+        if value is not None:
+            rules.timestamp(errs, name, value)
+    if errs:
+        raise ValidationError(errs.items)

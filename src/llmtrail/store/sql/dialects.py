@@ -1,0 +1,176 @@
+"""Everything that differs between PostgreSQL and SQLite, as named functions in one place."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator
+from decimal import Decimal, localcontext
+from typing import Any
+
+from sqlalchemy import Table, event, func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine.url import URL
+from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.elements import ColumnElement
+
+from llmtrail.errors import ValidationError
+from sqlalchemy import create_engine, text
+
+
+def normalize_url(url: str) -> URL:
+    """A SQLAlchemy URL for a plain ``postgresql://`` or ``sqlite:///`` URL (driver picked here)."""
+    try:
+        u = make_url(url)
+    except Exception:
+        raise ValidationError("is not a database URL", field="DATABASE_URL") from None
+    backend = u.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return u.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        return u.set(drivername="sqlite+pysqlite")
+    raise ValidationError(
+        f"unsupported database {backend!r}: use sqlite:///path or postgresql://…",
+        field="DATABASE_URL",
+    )
+
+
+def make_engine(url: URL) -> Engine:
+    """An engine with llmtrail's durability and time-out settings for its dialect."""
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=8, max_overflow=8)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=10,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": 5, "application_name": "llmtrail"},
+    )
+
+
+def _sqlite_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    # We issue BEGIN ourselves (see _sqlite_begin) so write transactions take the lock up front.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives power loss
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+    dbapi_conn.create_aggregate("decimal_sum", 1, _DecimalSum)  # type: ignore[arg-type]
+    dbapi_conn.create_function("decimal_add", 2, _decimal_add, deterministic=True)
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get("llmtrail_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _fmt(d: Decimal) -> str:
+    s = format(d, "f")
+    return s.rstrip("0").rstrip(".") if "." in s else s
+
+
+def _decimal_add(a: str | None, b: str | None) -> str | None:
+    if a is None and b is None:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return _fmt(Decimal(a or 0) + Decimal(b or 0))
+
+
+class _DecimalSum:
+    """SUM over decimal text, exact (SQLite's own SUM would go through floats)."""
+
+    def __init__(self) -> None:
+        self.total = Decimal(0)
+        self.seen = False
+
+    def step(self, value: str | None) -> None:
+        if value is not None:
+            with localcontext() as ctx:
+                ctx.prec = 60
+                self.total += Decimal(value)
+            self.seen = True
+
+    def finalize(self) -> str | None:
+        return _fmt(self.total) if self.seen else None
+
+
+def money_sum(dialect: str, col: Any) -> ColumnElement[Any]:
+    """SUM of a money column, exact on both dialects."""
+    return func.decimal_sum(col) if dialect == "sqlite" else func.sum(col)
+
+
+def money_add(dialect: str, a: Any, b: Any) -> ColumnElement[Any]:
+    """``a + b`` for money columns, exact on both dialects."""
+    return func.decimal_add(a, b) if dialect == "sqlite" else a + b
+
+
+def insert(dialect: str, table: Table) -> Any:
+    """The dialect's INSERT construct, which has ``on_conflict_do_nothing/update``."""
+    return sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
+
+
+def write_options(dialect: str) -> dict[str, Any]:
+    """Execution options of a write transaction (SQLite: BEGIN IMMEDIATE)."""
+    return {"llmtrail_write": True} if dialect == "sqlite" else {}
+
+
+@contextlib.contextmanager
+def exclusive_lock(engine: Engine, name: str, *, wait: bool = True) -> Iterator[bool]:
+    """A lock held across processes: a PostgreSQL advisory lock, or a lock file beside SQLite.
+
+    Yields whether the lock was obtained (always True when ``wait``).
+    """
+    if engine.dialect.name == "sqlite":
+        path = (engine.url.database or "llmtrail.db") + f".{name}.lock"
+        if engine.url.database in (None, "", ":memory:"):
+            yield True
+            return
+        with open(path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    key = _lock_key(name)
+    lock_engine = create_engine(engine.url, poolclass=NullPool,
+                                connect_args={"connect_timeout": 5})
+    try:
+        with lock_engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            if wait:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                got = True
+            else:
+                got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    finally:
+        lock_engine.dispose()
+
+
+def _lock_key(name: str) -> int:
+    import hashlib
+
+    digest = hashlib.sha256(f"llmtrail:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

@@ -1,0 +1,118 @@
+"""Mapping between table rows and domain objects (and the usage-rollup arithmetic)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from decimal import localcontext
+from typing import Any
+
+from llmtrail.model import AuditTrail, Cost, Project, TokenUsage
+
+BUCKET = timedelta(minutes=15)
+
+
+def trail_to_row(t: AuditTrail) -> dict[str, Any]:
+    cost = t.cost or Cost()
+    return {
+        "id": t.id,
+        "message_id": t.message_id,
+        "project_id": t.project_id,
+        "timestamp": t.timestamp,
+        "model": t.model,
+        "reasoning": t.reasoning,
+        "context_layers": t.context_layers,
+        "prompt_tokens": t.tokens.prompt,
+        "completion_tokens": t.tokens.completion,
+        "total_tokens": t.tokens.total,
+        "cache_read_tokens": t.tokens.cache_read,
+        "cache_write_tokens": t.tokens.cache_write,
+        "reasoning_tokens": t.tokens.reasoning,
+        "cost_prompt": cost.prompt,
+        "cost_completion": cost.completion,
+        "cost_total": cost.total,
+        "cost_source": t.cost_source,
+        "price_version": t.price_version,
+        "status": t.status,
+        "metadata": t.metadata,
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+    }
+
+
+def row_to_trail(r: Mapping[str, Any]) -> AuditTrail:
+    return AuditTrail(
+        id=r["id"],
+        message_id=r["message_id"],
+        project_id=r["project_id"],
+        timestamp=r["timestamp"],
+        model=r["model"],
+        reasoning=r["reasoning"],
+        context_layers=r["context_layers"],
+        tokens=TokenUsage(
+            prompt=r["prompt_tokens"],
+            completion=r["completion_tokens"],
+            total=r["total_tokens"],
+            cache_read=r["cache_read_tokens"],
+            cache_write=r["cache_write_tokens"],
+            reasoning=r["reasoning_tokens"],
+        ),
+        cost=Cost(r["cost_prompt"], r["cost_completion"], r["cost_total"]),
+        cost_source=r["cost_source"],
+        price_version=r["price_version"],
+        status=r["status"],
+        metadata=r["metadata"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
+
+
+def row_to_project(r: Mapping[str, Any]) -> Project:
+    return Project(r["id"], r["name"], r["retention_days"], r["created_at"])
+
+
+def bucket_of(ts: datetime) -> datetime:
+    """The start of the 15-minute UTC bucket holding ``ts``."""
+    return ts.replace(minute=ts.minute - ts.minute % 15, second=0, microsecond=0)
+
+
+def usage_delta(t: AuditTrail, sign: int = 1, messages: int = 1) -> dict[str, Any]:
+    """A rollup row's increments for adding (sign=1) or removing (sign=-1) a trail."""
+    cost = t.cost or Cost()
+    assert t.timestamp is not None and t.tokens.total is not None and cost.total is not None
+    return {
+        "project_id": t.project_id,
+        "bucket": bucket_of(t.timestamp),
+        "model": t.model,
+        "messages": sign * messages,
+        "prompt_tokens": sign * t.tokens.prompt,
+        "completion_tokens": sign * t.tokens.completion,
+        "total_tokens": sign * t.tokens.total,
+        "cost_prompt": sign * cost.prompt,
+        "cost_completion": sign * cost.completion,
+        "cost_total": sign * cost.total,
+    }
+
+
+def combine(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge increments that hit the same rollup row; drop ones that net to nothing."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    with localcontext() as ctx:
+        ctx.prec = 60
+        _merge(merged, deltas)
+    return [m for m in merged.values()
+            if any(m[c] != 0 for c in ("messages", "total_tokens", "prompt_tokens",
+                                       "completion_tokens", "cost_total", "cost_prompt",
+                                       "cost_completion"))]
+
+
+def _merge(merged: dict[tuple[Any, ...], dict[str, Any]], deltas: list[dict[str, Any]]) -> None:
+    for d in deltas:
+        key = (d["project_id"], d["bucket"], d["model"])
+        if key not in merged:
+            merged[key] = dict(d)
+            continue
+        m = merged[key]
+        for col in ("messages", "prompt_tokens", "completion_tokens", "total_tokens",
+                    "cost_prompt", "cost_completion", "cost_total"):
+            m[col] = m[col] + d[col]

@@ -1,0 +1,127 @@
+"""The tables, as SQLAlchemy Core metadata: the single source of truth for the schema.
+
+Alembic migrations (``llmtrail/migrations``) must produce exactly this; a test checks it.
+Money columns are exact decimals (NUMERIC on PostgreSQL, decimal text on SQLite — see
+``types.py``), JSON is JSONB on PostgreSQL, and every foreign key cascades on delete.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from llmtrail.store.sql.types import Money, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("retention_days", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+audit_trails = Table(
+    "audit_trails",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("message_id", String(255), nullable=False, unique=True),
+    Column(
+        "project_id",
+        String(64),
+        ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("timestamp", UTCDateTime(), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("reasoning", Json, nullable=True),
+    Column("context_layers", Integer, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("total_tokens", BigInteger, nullable=False),
+    Column("cache_read_tokens", BigInteger, nullable=True),
+    Column("cache_write_tokens", BigInteger, nullable=True),
+    Column("reasoning_tokens", BigInteger, nullable=True),
+    Column("cost_prompt", Money(), nullable=False),
+    Column("cost_completion", Money(), nullable=False),
+    Column("cost_total", Money(), nullable=False),
+    Column("cost_source", String(16), nullable=False),
+    Column("price_version", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("metadata", Json, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    # Newest-first listing per project and its keyset cursor (a B-tree scans either way).
+    Index("ix_audit_trails_project_id_timestamp_id", "project_id", "timestamp", "id"),
+    Index("ix_audit_trails_timestamp", "timestamp"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column(
+        "project_id",
+        String(64),
+        ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+# Usage per (project, 15-minute UTC bucket, model). Every IANA zone's offset is a multiple of
+# 15 minutes, so days in any zone are exact unions of buckets. Kept up to date in the same
+# transaction as each trail write, and kept after raw trails are cleaned up.
+usage_rollups = Table(
+    "usage_rollups",
+    metadata,
+    Column(
+        "project_id",
+        String(64),
+        ForeignKey("projects.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("bucket", UTCDateTime(), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("messages", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("total_tokens", BigInteger, nullable=False),
+    Column("cost_prompt", Money(), nullable=False),
+    Column("cost_completion", Money(), nullable=False),
+    Column("cost_total", Money(), nullable=False),
+    Index("ix_usage_rollups_bucket", "bucket"),
+)
+
+# Small key/value facts about a database (e.g. when cleanup last ran), shared by replicas.
+store_state = Table(
+    "store_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Json, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)

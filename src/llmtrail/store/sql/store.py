@@ -1,0 +1,355 @@
+"""The SQL backend: SQLite and PostgreSQL through SQLAlchemy Core (psycopg 3 on PostgreSQL)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Connection, and_, delete, exc, func, or_, select, update
+from sqlalchemy.engine import Engine
+
+from llmtrail import keys
+from llmtrail.errors import (
+    AuditTrailError,
+    ConflictError,
+    NotFoundError,
+    UnavailableError,
+)
+from llmtrail.ids import uuid7
+from llmtrail.model import (
+    ApiKey,
+    AuditTrail,
+    NewTrail,
+    Page,
+    Project,
+    StoreOutcome,
+    TrailFilter,
+    same_content,
+)
+from llmtrail.store.base import Store
+from llmtrail.store.cursor import decode_cursor, encode_cursor
+from llmtrail.store.sql import dialects
+from llmtrail.store.sql.rows import (
+    combine,
+    row_to_project,
+    row_to_trail,
+    trail_to_row,
+    usage_delta,
+)
+from llmtrail.store.sql.schema import api_keys, audit_trails, projects, usage_rollups
+
+log = logging.getLogger("llmtrail.store.sql")
+P = ParamSpec("P")
+R = TypeVar("R")
+_ROLLUP_SUMS = ("messages", "prompt_tokens", "completion_tokens", "total_tokens")
+_ROLLUP_MONEY = ("cost_prompt", "cost_completion", "cost_total")
+
+
+def _db_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Map connection failures to UnavailableError, retrying once on a stale pooled connection.
+
+    Every write here is idempotent (same-content inserts are no-ops; updates set values), so a
+    single retry after a dropped connection cannot apply anything twice.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in (1, 2):
+            try:
+                return fn(*args, **kwargs)
+            except exc.DBAPIError as e:
+                if e.connection_invalidated and attempt == 1:
+                    continue
+                if isinstance(e, exc.OperationalError | exc.InterfaceError) or e.connection_invalidated:
+                    raise UnavailableError(f"database unavailable: {_short(e)}") from e
+                raise
+            except exc.TimeoutError as e:
+                raise UnavailableError("database unavailable: connection pool exhausted") from e
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def _short(e: BaseException) -> str:
+    return str(getattr(e, "orig", e)).strip().splitlines()[0][:200] if str(e) else type(e).__name__
+
+
+class SQLStore(Store):
+    """Trails in SQLite (the embedded default) or PostgreSQL (production)."""
+
+    def __init__(self, engine: Engine, *, rollup_retention_days: int = 400, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self.backend = "postgresql" if self.dialect == "postgresql" else "sqlite"
+        self.database = engine.url.render_as_string(hide_password=True)
+        self.rollup_retention_days = rollup_retention_days
+        self._writer = engine.execution_options(**dialects.write_options(self.dialect))
+        self._known_projects: set[str] = set()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    # -- trails -------------------------------------------------------------------------------
+
+    def _ensure_projects(self, conn: Connection, ids: set[str], now: datetime) -> None:
+        missing = ids - self._known_projects
+        if missing:
+            stmt = dialects.insert(self.dialect, projects).on_conflict_do_nothing()
+            conn.execute(stmt, [{"id": p, "name": p, "retention_days": None, "created_at": now}
+                                for p in sorted(missing)])
+
+    def _bump_rollups(self, conn: Connection, deltas: list[dict[str, Any]]) -> None:
+        rows = combine(deltas)
+        if not rows:
+            return
+        ins = dialects.insert(self.dialect, usage_rollups)
+        sets: dict[str, Any] = {c: usage_rollups.c[c] + ins.excluded[c] for c in _ROLLUP_SUMS}
+        for c in _ROLLUP_MONEY:
+            sets[c] = dialects.money_add(self.dialect, usage_rollups.c[c], ins.excluded[c])
+        conn.execute(ins.on_conflict_do_update(
+            index_elements=["project_id", "bucket", "model"], set_=sets), rows)
+
+    def _stamp(self, t: AuditTrail, now: datetime) -> AuditTrail:
+        return dataclasses.replace(t, id=t.id or uuid7(), created_at=t.created_at or now,
+                                   updated_at=t.updated_at or now)
+
+    @_db_errors
+    def _insert(self, new: NewTrail) -> StoreOutcome:
+        result = self._insert_many([new])[0]
+        if isinstance(result, AuditTrailError):
+            raise result
+        return result
+
+    @_db_errors
+    def _insert_many(self, items: list[NewTrail]) -> list[StoreOutcome | AuditTrailError]:
+        try:
+            return self._insert_batch(items)
+        except exc.IntegrityError:
+            # A project we believed existed was deleted by someone else: forget and retry.
+            self._known_projects.clear()
+            return self._insert_batch(items)
+
+    def _insert_batch(self, items: list[NewTrail]) -> list[StoreOutcome | AuditTrailError]:
+        now = self.clock()
+        stamped = [self._stamp(n.trail, now) for n in items]
+        firsts: dict[str, int] = {}
+        for i, t in enumerate(stamped):
+            firsts.setdefault(t.message_id, i)
+        fresh = [t for i, t in enumerate(stamped) if firsts[t.message_id] == i]
+        with self._write() as conn:
+            self._ensure_projects(conn, {t.project_id for t in fresh if t.project_id}, now)
+            stmt = (dialects.insert(self.dialect, audit_trails)
+                    .on_conflict_do_nothing(index_elements=["message_id"])
+                    .returning(audit_trails.c.message_id))
+            if len(fresh) == 1:
+                inserted = set(conn.execute(stmt, trail_to_row(fresh[0])).scalars())
+            else:
+                inserted = set(conn.execute(stmt, [trail_to_row(t) for t in fresh]).scalars())
+            self._bump_rollups(conn, [usage_delta(t) for t in fresh if t.message_id in inserted])
+            others = {t.message_id for t in stamped} - inserted
+            existing = self._fetch(conn, others) if others else {}
+        self._known_projects.update(t.project_id for t in fresh if t.project_id)
+        out: list[StoreOutcome | AuditTrailError] = []
+        for i, (new, t) in enumerate(zip(items, stamped, strict=True)):
+            if t.message_id in inserted and firsts[t.message_id] == i:
+                out.append(StoreOutcome(t, created=True))
+                continue
+            old = existing.get(t.message_id) or (stamped[firsts[t.message_id]]
+                                                  if t.message_id in inserted else None)
+            if old is not None and same_content(old, new):
+                out.append(StoreOutcome(old, created=False))
+            else:
+                out.append(ConflictError(
+                    f"messageId {t.message_id!r} already exists with different content"))
+        return out
+
+    def _fetch(self, conn: Connection, message_ids: set[str]) -> dict[str, AuditTrail]:
+        rows = conn.execute(select(audit_trails).where(
+            audit_trails.c.message_id.in_(sorted(message_ids)))).mappings()
+        return {r["message_id"]: row_to_trail(r) for r in rows}
+
+    @_db_errors
+    def _get(self, message_id: str) -> AuditTrail | None:
+        with self._read() as conn:
+            row = conn.execute(
+                select(audit_trails).where(audit_trails.c.message_id == message_id)
+            ).mappings().first()
+        return row_to_trail(row) if row else None
+
+    @_db_errors
+    def _update(
+        self, message_id: str, change: Callable[[AuditTrail], AuditTrail], project_id: str | None
+    ) -> AuditTrail:
+        with self._write() as conn:
+            query = select(audit_trails).where(audit_trails.c.message_id == message_id)
+            if self.dialect == "postgresql":
+                query = query.with_for_update()
+            row = conn.execute(query).mappings().first()
+            if row is None or (project_id is not None and row["project_id"] != project_id):
+                raise NotFoundError(f"no audit trail with messageId {message_id!r}")
+            old = row_to_trail(row)
+            new = change(old)
+            values = {k: v for k, v in trail_to_row(new).items() if row[k] != v}
+            if values:
+                conn.execute(update(audit_trails)
+                             .where(audit_trails.c.id == old.id).values(**values))
+            if old.tokens != new.tokens or old.cost != new.cost:
+                self._bump_rollups(conn, [usage_delta(new), usage_delta(old, -1)])
+        return new
+
+    @_db_errors
+    def _cleanup(self, now: datetime, days: float) -> int:
+        batch = 5_000
+        deleted = 0
+        with self._read() as conn:
+            overrides = {r.id: r.retention_days for r in conn.execute(
+                select(projects.c.id, projects.c.retention_days)
+                .where(projects.c.retention_days.is_not(None)))}
+        conditions = [and_(audit_trails.c.project_id.not_in(sorted(overrides)) if overrides
+                           else audit_trails.c.id.is_not(None),
+                           audit_trails.c.timestamp < now - timedelta(days=days))]
+        conditions += [and_(audit_trails.c.project_id == pid,
+                            audit_trails.c.timestamp < now - timedelta(days=d))
+                       for pid, d in overrides.items()]
+        for cond in conditions:
+            while True:
+                with self._write() as conn:
+                    ids = select(audit_trails.c.id).where(cond).limit(batch).scalar_subquery()
+                    n = conn.execute(delete(audit_trails).where(audit_trails.c.id.in_(ids))).rowcount
+                deleted += n
+                if n < batch:
+                    break
+        with self._write() as conn:
+            conn.execute(delete(usage_rollups).where(
+                usage_rollups.c.bucket < now - timedelta(days=self.rollup_retention_days)))
+        return deleted
+
+    @_db_errors
+    def _list(self, filter: TrailFilter, limit: int, cursor: str | None) -> Page:
+        t = audit_trails.c
+        q = select(audit_trails).where(t.project_id == filter.project_id)
+        if filter.since is not None:
+            q = q.where(t.timestamp >= filter.since)
+        if filter.until is not None:
+            q = q.where(t.timestamp < filter.until)
+        if filter.model is not None:
+            q = q.where(t.model == filter.model)
+        if filter.status is not None:
+            q = q.where(t.status == filter.status)
+        if cursor:
+            ts, tid = decode_cursor(cursor)
+            q = q.where(or_(t.timestamp < ts, and_(t.timestamp == ts, t.id < tid)))
+        q = q.order_by(t.timestamp.desc(), t.id.desc()).limit(limit + 1)
+        with self._read() as conn:
+            items = [row_to_trail(r) for r in conn.execute(q).mappings()]
+        more = len(items) > limit
+        items = items[:limit]
+        last = items[-1] if items else None
+        nxt = (encode_cursor(last.timestamp, last.id)
+               if more and last is not None and last.timestamp and last.id else None)
+        return Page(items, nxt)
+
+    # -- projects and keys ---------------------------------------------------------------------
+
+    @_db_errors
+    def _create_project(self, project: Project) -> Project:
+        stmt = dialects.insert(self.dialect, projects).on_conflict_do_nothing().returning(
+            projects.c.id)
+        with self._write() as conn:
+            got = conn.execute(stmt, dataclasses.asdict(project)).first()
+        if got is None:
+            raise ConflictError(f"project {project.id!r} already exists")
+        self._known_projects.add(project.id)
+        return project
+
+    @_db_errors
+    def _get_project(self, id: str) -> Project | None:
+        with self._read() as conn:
+            row = conn.execute(select(projects).where(projects.c.id == id)).mappings().first()
+        return row_to_project(row) if row else None
+
+    @_db_errors
+    def list_projects(self) -> list[Project]:
+        with self._read() as conn:
+            rows = conn.execute(select(projects).order_by(projects.c.id)).mappings()
+            return [row_to_project(r) for r in rows]
+
+    @_db_errors
+    def _delete_project(self, id: str) -> bool:
+        with self._write() as conn:
+            n = conn.execute(delete(projects).where(projects.c.id == id)).rowcount
+        self._known_projects.discard(id)
+        return bool(n)
+
+    @_db_errors
+    def create_api_key(self, project_id: str) -> tuple[ApiKey, str]:
+        secret = keys.new_secret()
+        record = ApiKey(uuid7(), project_id, keys.display_prefix(secret), self.clock())
+        with self._write() as conn:
+            if conn.execute(select(projects.c.id).where(projects.c.id == project_id)).first() is None:
+                raise NotFoundError(f"no project {project_id!r}")
+            conn.execute(api_keys.insert().values(
+                key_hash=keys.hash_secret(secret), **dataclasses.asdict(record)))
+        return record, secret
+
+    @_db_errors
+    def list_api_keys(self, project_id: str) -> list[ApiKey]:
+        with self._read() as conn:
+            rows = conn.execute(select(api_keys).where(api_keys.c.project_id == project_id)
+                                .order_by(api_keys.c.created_at)).mappings()
+            return [_row_to_key(r) for r in rows]
+
+    @_db_errors
+    def revoke_api_key(self, project_id: str, key_id: str) -> None:
+        with self._write() as conn:
+            row = conn.execute(select(api_keys).where(
+                api_keys.c.id == key_id, api_keys.c.project_id == project_id)).first()
+            if row is None:
+                raise NotFoundError(f"no key {key_id!r} in project {project_id!r}")
+            conn.execute(update(api_keys).where(api_keys.c.id == key_id,
+                                                api_keys.c.revoked_at.is_(None))
+                         .values(revoked_at=self.clock()))
+
+    @_db_errors
+    def authenticate(self, secret: str) -> ApiKey | None:
+        with self._read() as conn:
+            row = conn.execute(select(api_keys).where(
+                api_keys.c.key_hash == keys.hash_secret(secret),
+                api_keys.c.revoked_at.is_(None))).mappings().first()
+        return _row_to_key(row) if row else None
+
+    @_db_errors
+    def ping(self) -> None:
+        with self._read() as conn:
+            conn.execute(select(func.count()).select_from(projects).where(projects.c.id == ""))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def count_trails(self, project_id: str | None = None) -> int:
+        """How many trails are stored (in one project, or in all)."""
+        q = select(func.count()).select_from(audit_trails)
+        if project_id is not None:
+            q = q.where(audit_trails.c.project_id == project_id)
+        with self._read() as conn:
+            return int(conn.execute(q).scalar_one())
+
+
+def _row_to_key(r: Any) -> ApiKey:
+    return ApiKey(r["id"], r["project_id"], r["prefix"], r["created_at"], r["revoked_at"])
+
+
+__all__ = ["SQLStore"]
