@@ -78,7 +78,9 @@ def key_to_wire(k: ApiKey) -> dict[str, Any]:
 
 def dumps(obj: Any, **kw: Any) -> str:
     """JSON text with Decimals written exactly as numbers."""
-    return simplejson.dumps(obj, use_decimal=True, default=_default, ensure_ascii=False, **kw)
+    text: str = simplejson.dumps(obj, use_decimal=True, default=_default, ensure_ascii=False,
+                                 **kw)
+    return text
 
 
 def _reject_constant(name: str) -> Any:

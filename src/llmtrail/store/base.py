@@ -25,8 +25,8 @@ from llmtrail.model import (
     apply_update,
     parse_trail,
     parse_update,
+    rules,
 )
-from llmtrail.model import rules
 
 TrailInput = AuditTrail | Mapping[str, Any]
 Clock = Callable[[], datetime]

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from decimal import Decimal, localcontext
 from typing import Any
 
-from sqlalchemy import Table, event, func
+from sqlalchemy import Table, create_engine, event, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
@@ -18,7 +18,6 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import ColumnElement
 
 from llmtrail.errors import ValidationError
-from sqlalchemy import create_engine, text
 
 
 def normalize_url(url: str) -> URL:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import localcontext
 from typing import Any
@@ -40,7 +39,7 @@ def trail_to_row(t: AuditTrail) -> dict[str, Any]:
     }
 
 
-def row_to_trail(r: Mapping[str, Any]) -> AuditTrail:
+def row_to_trail(r: Any) -> AuditTrail:
     return AuditTrail(
         id=r["id"],
         message_id=r["message_id"],
@@ -67,7 +66,7 @@ def row_to_trail(r: Mapping[str, Any]) -> AuditTrail:
     )
 
 
-def row_to_project(r: Mapping[str, Any]) -> Project:
+def row_to_project(r: Any) -> Project:
     return Project(r["id"], r["name"], r["retention_days"], r["created_at"])
 
 

@@ -87,7 +87,7 @@ class SQLStore(Store):
         self.engine = engine
         self.dialect = engine.dialect.name
         self.backend = "postgresql" if self.dialect == "postgresql" else "sqlite"
-        self.database = engine.url.render_as_string(hide_password=True)
+        self.database = engine.url.set(drivername=self.backend).render_as_string(hide_password=True)
         self.rollup_retention_days = rollup_retention_days
         self._writer = engine.execution_options(**dialects.write_options(self.dialect))
         self._known_projects: set[str] = set()
@@ -299,7 +299,8 @@ class SQLStore(Store):
         secret = keys.new_secret()
         record = ApiKey(uuid7(), project_id, keys.display_prefix(secret), self.clock())
         with self._write() as conn:
-            if conn.execute(select(projects.c.id).where(projects.c.id == project_id)).first() is None:
+            exists = conn.execute(select(projects.c.id).where(projects.c.id == project_id))
+            if exists.first() is None:
                 raise NotFoundError(f"no project {project_id!r}")
             conn.execute(api_keys.insert().values(
                 key_hash=keys.hash_secret(secret), **dataclasses.asdict(record)))
