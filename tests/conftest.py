@@ -71,15 +71,19 @@ def pg_database(pg_admin: psycopg.Connection, pg_template: str) -> Iterator[Call
         if empty:
             pg_admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         else:
-            pg_admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(pg_template)))
+            pg_admin.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(pg_template)
+                )
+            )
         made.append(name)
         return f"{_pg_base()}/{name}"
 
     yield make
     for name in made:
-        pg_admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        pg_admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture

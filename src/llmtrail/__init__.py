@@ -1,8 +1,8 @@
 """llmtrail: a durable, queryable, exactly-priced audit trail for every LLM message.
 
-    import llmtrail
-    store = llmtrail.open_store()                 # from the environment (SQLite by default)
-    store.store({"messageId": "m1", "model": "gpt-4o", "tokens": {...}}, project_id="app")
+import llmtrail
+store = llmtrail.open_store()                 # from the environment (SQLite by default)
+store.store({"messageId": "m1", "model": "gpt-4o", "tokens": {...}}, project_id="app")
 """
 
 from llmtrail.aio import AsyncStore, open_async_store

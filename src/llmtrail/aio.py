@@ -35,20 +35,29 @@ class AsyncStore:
     async def update(self, message_id: str, **fields: Any) -> AuditTrail:
         return await self._run(self.sync.update, message_id, **fields)
 
-    async def create_placeholder(self, message_id: str, model: str, context_layers: int = 0,
-                                 project_id: str | None = None, **extra: Any) -> AuditTrail:
-        return await self._run(self.sync.create_placeholder, message_id, model, context_layers,
-                               project_id, **extra)
+    async def create_placeholder(
+        self,
+        message_id: str,
+        model: str,
+        context_layers: int = 0,
+        project_id: str | None = None,
+        **extra: Any,
+    ) -> AuditTrail:
+        return await self._run(
+            self.sync.create_placeholder, message_id, model, context_layers, project_id, **extra
+        )
 
     async def cleanup(self, days_old: float | None = None) -> int:
         return await self._run(self.sync.cleanup, days_old)
 
-    async def list_trails(self, filter: TrailFilter, *, limit: int = 100,
-                          cursor: str | None = None) -> Page:
+    async def list_trails(
+        self, filter: TrailFilter, *, limit: int = 100, cursor: str | None = None
+    ) -> Page:
         return await self._run(self.sync.list_trails, filter, limit=limit, cursor=cursor)
 
-    async def create_project(self, id: str, name: str | None = None,
-                             retention_days: int | None = None) -> Project:
+    async def create_project(
+        self, id: str, name: str | None = None, retention_days: int | None = None
+    ) -> Project:
         return await self._run(self.sync.create_project, id, name, retention_days)
 
     async def delete_project(self, id: str) -> None:

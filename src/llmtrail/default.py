@@ -54,9 +54,13 @@ def cleanup_old_audit_trails(days_old: float = 7) -> int:
 
 
 def create_placeholder_audit_trail(
-    message_id: str, model: str, context_layers: int = 0, project_id: str | None = None,
+    message_id: str,
+    model: str,
+    context_layers: int = 0,
+    project_id: str | None = None,
     **extra: Any,
 ) -> AuditTrail:
     """Seed ``createPlaceholderAuditTrail``: a ``pending`` trail with zero tokens and cost."""
-    return default_store().create_placeholder(message_id, model, context_layers, project_id,
-                                              **extra)
+    return default_store().create_placeholder(
+        message_id, model, context_layers, project_id, **extra
+    )

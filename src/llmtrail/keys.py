@@ -29,4 +29,6 @@ def display_prefix(secret: str) -> str:
 
 def same_key(a: str, b: str) -> bool:
     """Constant-time comparison (for the admin key, which is not stored hashed)."""
-    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )

@@ -20,9 +20,13 @@ def demo(url: str | None = typer.Option(None, "--url", help="Database URL.")) ->
     try:
         mid = f"demo-{uuid.uuid4().hex[:12]}"
         store.create_placeholder(mid, "claude-3-7-sonnet-20250219", 3, project_id="demo")
-        store.update(mid, tokens={"prompt": 1200, "completion": 350},
-                     cost={"prompt": "0.0036", "completion": "0.00525"},
-                     reasoning=["The user asks about X.", "Layer 2 says Y."], status="completed")
+        store.update(
+            mid,
+            tokens={"prompt": 1200, "completion": 350},
+            cost={"prompt": "0.0036", "completion": "0.00525"},
+            reasoning=["The user asks about X.", "Layer 2 says Y."],
+            status="completed",
+        )
         trail = store.get(mid)
         assert trail is not None
         table = Table(title=f"audit trail {mid} ({store.backend}: {store.database})")

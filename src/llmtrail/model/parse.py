@@ -24,29 +24,63 @@ from llmtrail.model.types import (
 )
 
 _TRAIL_KEYS = {
-    "messageId": "message_id", "message_id": "message_id",
-    "projectId": "project_id", "project_id": "project_id",
-    "timestamp": "timestamp", "model": "model", "reasoning": "reasoning",
-    "contextLayers": "context_layers", "context_layers": "context_layers",
-    "tokens": "tokens", "cost": "cost", "status": "status", "metadata": "metadata",
+    "messageId": "message_id",
+    "message_id": "message_id",
+    "projectId": "project_id",
+    "project_id": "project_id",
+    "timestamp": "timestamp",
+    "model": "model",
+    "reasoning": "reasoning",
+    "contextLayers": "context_layers",
+    "context_layers": "context_layers",
+    "tokens": "tokens",
+    "cost": "cost",
+    "status": "status",
+    "metadata": "metadata",
 }
 # Fields the server sets; accepted only from trusted input (copy/import between stores).
 _SERVER_KEYS = {
-    "id": "id", "createdAt": "created_at", "created_at": "created_at",
-    "updatedAt": "updated_at", "updated_at": "updated_at",
-    "costSource": "cost_source", "cost_source": "cost_source",
-    "priceVersion": "price_version", "price_version": "price_version",
+    "id": "id",
+    "createdAt": "created_at",
+    "created_at": "created_at",
+    "updatedAt": "updated_at",
+    "updated_at": "updated_at",
+    "costSource": "cost_source",
+    "cost_source": "cost_source",
+    "priceVersion": "price_version",
+    "price_version": "price_version",
 }
-_UPDATE_KEYS = {"reasoning": "reasoning", "tokens": "tokens", "cost": "cost",
-                "status": "status", "metadata": "metadata"}
-_TOKEN_KEYS = {"prompt": "prompt", "completion": "completion", "total": "total",
-               "cacheRead": "cache_read", "cache_read": "cache_read",
-               "cacheWrite": "cache_write", "cache_write": "cache_write",
-               "reasoning": "reasoning"}
+_UPDATE_KEYS = {
+    "reasoning": "reasoning",
+    "tokens": "tokens",
+    "cost": "cost",
+    "status": "status",
+    "metadata": "metadata",
+}
+_TOKEN_KEYS = {
+    "prompt": "prompt",
+    "completion": "completion",
+    "total": "total",
+    "cacheRead": "cache_read",
+    "cache_read": "cache_read",
+    "cacheWrite": "cache_write",
+    "cache_write": "cache_write",
+    "reasoning": "reasoning",
+}
 _COST_KEYS = {"prompt": "prompt", "completion": "completion", "total": "total"}
 # Fields compared for "same content" (idempotent retries) when the caller sent them.
-CONTENT_FIELDS = ("message_id", "project_id", "timestamp", "model", "reasoning",
-                  "context_layers", "tokens", "cost", "status", "metadata")
+CONTENT_FIELDS = (
+    "message_id",
+    "project_id",
+    "timestamp",
+    "model",
+    "reasoning",
+    "context_layers",
+    "tokens",
+    "cost",
+    "status",
+    "metadata",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +134,9 @@ def parse_trail(
         if raw.get(key) is None:
             errs.add(_camel(key), "is required")
     if raw.get("message_id") is not None:
-        out["message_id"] = rules.text(errs, "messageId", raw["message_id"],
-                                       max_len=rules.MAX_MESSAGE_ID)
+        out["message_id"] = rules.text(
+            errs, "messageId", raw["message_id"], max_len=rules.MAX_MESSAGE_ID
+        )
     if raw.get("model") is not None:
         out["model"] = rules.text(errs, "model", raw["model"], max_len=rules.MAX_MODEL)
     if raw.get("project_id") is not None:
@@ -110,8 +145,11 @@ def parse_trail(
     out["timestamp"] = now if ts is None else rules.timestamp(errs, "timestamp", ts)
     out["reasoning"] = rules.reasoning(errs, "reasoning", raw.get("reasoning"))
     layers = raw.get("context_layers")
-    out["context_layers"] = 0 if layers is None else rules.integer(
-        errs, "contextLayers", layers, lo=0, hi=rules.MAX_CONTEXT_LAYERS)
+    out["context_layers"] = (
+        0
+        if layers is None
+        else rules.integer(errs, "contextLayers", layers, lo=0, hi=rules.MAX_CONTEXT_LAYERS)
+    )
     tokens = raw.get("tokens")
     out["tokens"] = TokenUsage() if tokens is None else parse_tokens(errs, tokens)
     cost = raw.get("cost")
@@ -160,8 +198,7 @@ def apply_update(
     if "cost" in fields:
         return dataclasses.replace(trail, cost_source="provided", price_version=None)
     if "tokens" in fields and existing.cost_source != "provided":
-        return finalize_cost(dataclasses.replace(trail, cost=None), cost_sent=False,
-                             pricer=pricer)
+        return finalize_cost(dataclasses.replace(trail, cost=None), cost_sent=False, pricer=pricer)
     return trail
 
 
@@ -173,8 +210,9 @@ def finalize_cost(trail: AuditTrail, *, cost_sent: bool, pricer: Pricer | None) 
     priced = pricer(trail.model, trail.tokens, trail.timestamp) if pricer else None
     if priced is None:
         return dataclasses.replace(trail, cost=Cost(), cost_source="unpriced", price_version=None)
-    return dataclasses.replace(trail, cost=priced.cost, cost_source="computed",
-                               price_version=priced.version)
+    return dataclasses.replace(
+        trail, cost=priced.cost, cost_source="computed", price_version=priced.version
+    )
 
 
 def same_content(existing: AuditTrail, new: NewTrail) -> bool:
@@ -198,8 +236,13 @@ def parse_tokens(errs: Errors, v: object) -> TokenUsage | None:
         if value is None:
             out[name] = 0 if name in ("prompt", "completion") else None
             continue
-        out[name] = rules.integer(errs, f"tokens.{_camel(name)}", value, lo=0,
-                                  hi=rules.MAX_TOKENS * (2 if name == "total" else 1))
+        out[name] = rules.integer(
+            errs,
+            f"tokens.{_camel(name)}",
+            value,
+            lo=0,
+            hi=rules.MAX_TOKENS * (2 if name == "total" else 1),
+        )
         if out[name] is None:
             return None
     prompt, completion = out["prompt"] or 0, out["completion"] or 0
@@ -254,8 +297,9 @@ def _as_fields(errs: Errors, data: object, trusted: bool) -> dict[str, Any]:
     for key in data:
         if not trusted and key in _SERVER_KEYS:
             errs.add(str(key), "is set by the server and cannot be sent")
-    fields = rules.mapping_keys(errs, "", {k: v for k, v in data.items()
-                                           if trusted or k not in _SERVER_KEYS}, allowed)
+    fields = rules.mapping_keys(
+        errs, "", {k: v for k, v in data.items() if trusted or k not in _SERVER_KEYS}, allowed
+    )
     if errs:
         raise ValidationError(errs.items)
     return fields
@@ -270,8 +314,7 @@ def _parse_server_fields(errs: Errors, raw: Mapping[str, Any], out: dict[str, An
     if raw.get("cost_source") is not None:
         out["cost_source"] = rules.choice(errs, "costSource", raw["cost_source"], COST_SOURCES)
     if raw.get("price_version") is not None:
-        out["price_version"] = rules.text(errs, "priceVersion", raw["price_version"],
-                                          max_len=64)
+        out["price_version"] = rules.text(errs, "priceVersion", raw["price_version"], max_len=64)
 
 
 def _camel(name: str) -> str:

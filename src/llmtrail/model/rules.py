@@ -82,7 +82,12 @@ def project_id(errs: Errors, field: str, v: object) -> str | None:
 
 
 def integer(errs: Errors, field: str, v: object, *, lo: int, hi: int) -> int | None:
-    if isinstance(v, Decimal) and v.is_finite() and v == v.to_integral_value() and "." not in str(v):
+    if (
+        isinstance(v, Decimal)
+        and v.is_finite()
+        and v == v.to_integral_value()
+        and "." not in str(v)
+    ):
         v = int(v)
     if not is_int(v):
         errs.add(field, "must be an integer")

@@ -32,8 +32,11 @@ def money(d: Decimal | None) -> JSONDecimal:
 
 def tokens_to_wire(t: TokenUsage) -> dict[str, int]:
     out = {"prompt": t.prompt, "completion": t.completion, "total": t.total or 0}
-    for name, key in (("cache_read", "cacheRead"), ("cache_write", "cacheWrite"),
-                      ("reasoning", "reasoning")):
+    for name, key in (
+        ("cache_read", "cacheRead"),
+        ("cache_write", "cacheWrite"),
+        ("reasoning", "reasoning"),
+    ):
         value = getattr(t, name)
         if value is not None:
             out[key] = value
@@ -67,19 +70,27 @@ def trail_to_wire(t: AuditTrail) -> dict[str, Any]:
 
 
 def project_to_wire(p: Project) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "retentionDays": p.retention_days,
-            "createdAt": iso(p.created_at)}
+    return {
+        "id": p.id,
+        "name": p.name,
+        "retentionDays": p.retention_days,
+        "createdAt": iso(p.created_at),
+    }
 
 
 def key_to_wire(k: ApiKey) -> dict[str, Any]:
-    return {"id": k.id, "projectId": k.project_id, "prefix": k.prefix,
-            "createdAt": iso(k.created_at), "revokedAt": iso(k.revoked_at)}
+    return {
+        "id": k.id,
+        "projectId": k.project_id,
+        "prefix": k.prefix,
+        "createdAt": iso(k.created_at),
+        "revokedAt": iso(k.revoked_at),
+    }
 
 
 def dumps(obj: Any, **kw: Any) -> str:
     """JSON text with Decimals written exactly as numbers."""
-    text: str = simplejson.dumps(obj, use_decimal=True, default=_default, ensure_ascii=False,
-                                 **kw)
+    text: str = simplejson.dumps(obj, use_decimal=True, default=_default, ensure_ascii=False, **kw)
     return text
 
 
@@ -89,8 +100,9 @@ def _reject_constant(name: str) -> Any:
 
 def loads(text: str | bytes) -> Any:
     """Parse JSON with numbers as exact Decimals; NaN/Infinity are rejected."""
-    return simplejson.loads(text, use_decimal=True, parse_constant=_reject_constant,
-                            allow_nan=False)
+    return simplejson.loads(
+        text, use_decimal=True, parse_constant=_reject_constant, allow_nan=False
+    )
 
 
 def _default(o: object) -> Any:

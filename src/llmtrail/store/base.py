@@ -87,16 +87,20 @@ class Store(abc.ABC):
         **extra: Any,
     ) -> AuditTrail:
         """The seed's placeholder: status ``pending``, zero tokens and cost, completed later."""
-        data = {"messageId": message_id, "model": model, "contextLayers": context_layers,
-                "status": "pending", **extra}
+        data = {
+            "messageId": message_id,
+            "model": model,
+            "contextLayers": context_layers,
+            "status": "pending",
+            **extra,
+        }
         return self.store(data, project_id)
 
     def prepare(
         self, trail: TrailInput, project_id: str | None = None, *, trusted: bool = False
     ) -> NewTrail:
         """Validate a trail for this store without writing it."""
-        new = parse_trail(trail, project_id, now=self.clock(), pricer=self.pricer,
-                          trusted=trusted)
+        new = parse_trail(trail, project_id, now=self.clock(), pricer=self.pricer, trusted=trusted)
         if self.requires_project and new.trail.project_id is None:
             raise ValidationError("is required by the database backends", field="projectId")
         return new
@@ -118,7 +122,9 @@ class Store(abc.ABC):
             project_id=None,
         )
 
-    def update_in_project(self, project_id: str, message_id: str, fields: Mapping[str, Any]) -> AuditTrail:
+    def update_in_project(
+        self, project_id: str, message_id: str, fields: Mapping[str, Any]
+    ) -> AuditTrail:
         """``update`` restricted to one project (a trail of another project is not found)."""
         upd = parse_update(fields)
         return self._update(

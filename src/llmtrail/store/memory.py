@@ -84,13 +84,18 @@ class MemoryStore(Store):
                 if same_content(existing, new):
                     return StoreOutcome(existing, created=False)
                 raise ConflictError(
-                    f"messageId {t.message_id!r} already exists with different content")
+                    f"messageId {t.message_id!r} already exists with different content"
+                )
             now = self.clock()
             self._evict(now)
             if t.project_id is not None and t.project_id not in self._projects:
                 self._projects[t.project_id] = Project(t.project_id, t.project_id, None, now)
-            stored = _replace(t, id=t.id or uuid7(), created_at=t.created_at or now,
-                              updated_at=t.updated_at or now)
+            stored = _replace(
+                t,
+                id=t.id or uuid7(),
+                created_at=t.created_at or now,
+                updated_at=t.updated_at or now,
+            )
             self._trails[t.message_id] = stored
             return StoreOutcome(stored, created=True)
 
@@ -120,8 +125,11 @@ class MemoryStore(Store):
             doomed = []
             for mid, t in self._trails.items():
                 assert t.timestamp is not None
-                override = (self._projects[t.project_id].retention_days
-                            if t.project_id in self._projects else None)
+                override = (
+                    self._projects[t.project_id].retention_days
+                    if t.project_id in self._projects
+                    else None
+                )
                 limit = now - timedelta(days=override) if override is not None else cutoff
                 if t.timestamp < limit:
                     doomed.append(mid)
@@ -157,7 +165,11 @@ class MemoryStore(Store):
         page = items[:limit]
         more = len(items) > limit
         last = page[-1] if page else None
-        nxt = encode_cursor(last.timestamp, last.id) if more and last and last.timestamp and last.id else None
+        nxt = (
+            encode_cursor(last.timestamp, last.id)
+            if more and last and last.timestamp and last.id
+            else None
+        )
         return Page(page, nxt)
 
     def all_trails(self) -> list[AuditTrail]:

@@ -36,8 +36,12 @@ def backup(url: str, dest_dir: Path) -> Path | None:
     if pg_dump is None:
         raise BackupError("pg_dump is not installed (apt-get install postgresql-client)")
     plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    proc = subprocess.run([pg_dump, "--format=custom", f"--file={dest}", f"--dbname={plain}"],
-                          capture_output=True, text=True, timeout=3600)
+    proc = subprocess.run(
+        [pg_dump, "--format=custom", f"--file={dest}", f"--dbname={plain}"],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     if proc.returncode != 0:
         dest.unlink(missing_ok=True)
         message = proc.stderr.strip() or f"pg_dump exited {proc.returncode}"

@@ -42,8 +42,12 @@ def make_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=8, max_overflow=8)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=8,
+            max_overflow=8,
+        )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -149,8 +153,7 @@ def exclusive_lock(engine: Engine, name: str, *, wait: bool = True) -> Iterator[
                 fcntl.flock(fh, fcntl.LOCK_UN)
         return
     key = _lock_key(name)
-    lock_engine = create_engine(engine.url, poolclass=NullPool,
-                                connect_args={"connect_timeout": 5})
+    lock_engine = create_engine(engine.url, poolclass=NullPool, connect_args={"connect_timeout": 5})
     try:
         with lock_engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -158,7 +161,9 @@ def exclusive_lock(engine: Engine, name: str, *, wait: bool = True) -> Iterator[
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
                 got = True
             else:
-                got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+                got = bool(
+                    conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+                )
             try:
                 yield got
             finally:

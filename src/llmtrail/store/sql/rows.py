@@ -99,10 +99,22 @@ def combine(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
     with localcontext() as ctx:
         ctx.prec = 60
         _merge(merged, deltas)
-    return [m for m in merged.values()
-            if any(m[c] != 0 for c in ("messages", "total_tokens", "prompt_tokens",
-                                       "completion_tokens", "cost_total", "cost_prompt",
-                                       "cost_completion"))]
+    return [
+        m
+        for m in merged.values()
+        if any(
+            m[c] != 0
+            for c in (
+                "messages",
+                "total_tokens",
+                "prompt_tokens",
+                "completion_tokens",
+                "cost_total",
+                "cost_prompt",
+                "cost_completion",
+            )
+        )
+    ]
 
 
 def _merge(merged: dict[tuple[Any, ...], dict[str, Any]], deltas: list[dict[str, Any]]) -> None:
@@ -112,6 +124,13 @@ def _merge(merged: dict[tuple[Any, ...], dict[str, Any]], deltas: list[dict[str,
             merged[key] = dict(d)
             continue
         m = merged[key]
-        for col in ("messages", "prompt_tokens", "completion_tokens", "total_tokens",
-                    "cost_prompt", "cost_completion", "cost_total"):
+        for col in (
+            "messages",
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "cost_prompt",
+            "cost_completion",
+            "cost_total",
+        ):
             m[col] = m[col] + d[col]

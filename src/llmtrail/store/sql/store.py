@@ -65,7 +65,10 @@ def _db_errors(fn: Callable[P, R]) -> Callable[P, R]:
             except exc.DBAPIError as e:
                 if e.connection_invalidated and attempt == 1:
                     continue
-                if isinstance(e, exc.OperationalError | exc.InterfaceError) or e.connection_invalidated:
+                if (
+                    isinstance(e, exc.OperationalError | exc.InterfaceError)
+                    or e.connection_invalidated
+                ):
                     raise UnavailableError(f"database unavailable: {_short(e)}") from e
                 raise
             except exc.TimeoutError as e:
@@ -108,8 +111,13 @@ class SQLStore(Store):
         missing = ids - self._known_projects
         if missing:
             stmt = dialects.insert(self.dialect, projects).on_conflict_do_nothing()
-            conn.execute(stmt, [{"id": p, "name": p, "retention_days": None, "created_at": now}
-                                for p in sorted(missing)])
+            conn.execute(
+                stmt,
+                [
+                    {"id": p, "name": p, "retention_days": None, "created_at": now}
+                    for p in sorted(missing)
+                ],
+            )
 
     def _bump_rollups(self, conn: Connection, deltas: list[dict[str, Any]]) -> None:
         rows = combine(deltas)
@@ -119,12 +127,15 @@ class SQLStore(Store):
         sets: dict[str, Any] = {c: usage_rollups.c[c] + ins.excluded[c] for c in _ROLLUP_SUMS}
         for c in _ROLLUP_MONEY:
             sets[c] = dialects.money_add(self.dialect, usage_rollups.c[c], ins.excluded[c])
-        conn.execute(ins.on_conflict_do_update(
-            index_elements=["project_id", "bucket", "model"], set_=sets), rows)
+        conn.execute(
+            ins.on_conflict_do_update(index_elements=["project_id", "bucket", "model"], set_=sets),
+            rows,
+        )
 
     def _stamp(self, t: AuditTrail, now: datetime) -> AuditTrail:
-        return dataclasses.replace(t, id=t.id or uuid7(), created_at=t.created_at or now,
-                                   updated_at=t.updated_at or now)
+        return dataclasses.replace(
+            t, id=t.id or uuid7(), created_at=t.created_at or now, updated_at=t.updated_at or now
+        )
 
     @_db_errors
     def _insert(self, new: NewTrail) -> StoreOutcome:
@@ -151,9 +162,11 @@ class SQLStore(Store):
         fresh = [t for i, t in enumerate(stamped) if firsts[t.message_id] == i]
         with self._write() as conn:
             self._ensure_projects(conn, {t.project_id for t in fresh if t.project_id}, now)
-            stmt = (dialects.insert(self.dialect, audit_trails)
-                    .on_conflict_do_nothing(index_elements=["message_id"])
-                    .returning(audit_trails.c.message_id))
+            stmt = (
+                dialects.insert(self.dialect, audit_trails)
+                .on_conflict_do_nothing(index_elements=["message_id"])
+                .returning(audit_trails.c.message_id)
+            )
             if len(fresh) == 1:
                 inserted = set(conn.execute(stmt, trail_to_row(fresh[0])).scalars())
             else:
@@ -167,26 +180,33 @@ class SQLStore(Store):
             if t.message_id in inserted and firsts[t.message_id] == i:
                 out.append(StoreOutcome(t, created=True))
                 continue
-            old = existing.get(t.message_id) or (stamped[firsts[t.message_id]]
-                                                  if t.message_id in inserted else None)
+            old = existing.get(t.message_id) or (
+                stamped[firsts[t.message_id]] if t.message_id in inserted else None
+            )
             if old is not None and same_content(old, new):
                 out.append(StoreOutcome(old, created=False))
             else:
-                out.append(ConflictError(
-                    f"messageId {t.message_id!r} already exists with different content"))
+                out.append(
+                    ConflictError(
+                        f"messageId {t.message_id!r} already exists with different content"
+                    )
+                )
         return out
 
     def _fetch(self, conn: Connection, message_ids: set[str]) -> dict[str, AuditTrail]:
-        rows = conn.execute(select(audit_trails).where(
-            audit_trails.c.message_id.in_(sorted(message_ids)))).mappings()
+        rows = conn.execute(
+            select(audit_trails).where(audit_trails.c.message_id.in_(sorted(message_ids)))
+        ).mappings()
         return {r["message_id"]: row_to_trail(r) for r in rows}
 
     @_db_errors
     def _get(self, message_id: str) -> AuditTrail | None:
         with self._read() as conn:
-            row = conn.execute(
-                select(audit_trails).where(audit_trails.c.message_id == message_id)
-            ).mappings().first()
+            row = (
+                conn.execute(select(audit_trails).where(audit_trails.c.message_id == message_id))
+                .mappings()
+                .first()
+            )
         return row_to_trail(row) if row else None
 
     @_db_errors
@@ -204,8 +224,9 @@ class SQLStore(Store):
             new = change(old)
             values = {k: v for k, v in trail_to_row(new).items() if row[k] != v}
             if values:
-                conn.execute(update(audit_trails)
-                             .where(audit_trails.c.id == old.id).values(**values))
+                conn.execute(
+                    update(audit_trails).where(audit_trails.c.id == old.id).values(**values)
+                )
             if old.tokens != new.tokens or old.cost != new.cost:
                 self._bump_rollups(conn, [usage_delta(new), usage_delta(old, -1)])
         return new
@@ -215,26 +236,44 @@ class SQLStore(Store):
         batch = 5_000
         deleted = 0
         with self._read() as conn:
-            overrides = {r.id: r.retention_days for r in conn.execute(
-                select(projects.c.id, projects.c.retention_days)
-                .where(projects.c.retention_days.is_not(None)))}
-        conditions = [and_(audit_trails.c.project_id.not_in(sorted(overrides)) if overrides
-                           else audit_trails.c.id.is_not(None),
-                           audit_trails.c.timestamp < now - timedelta(days=days))]
-        conditions += [and_(audit_trails.c.project_id == pid,
-                            audit_trails.c.timestamp < now - timedelta(days=d))
-                       for pid, d in overrides.items()]
+            overrides = {
+                r.id: r.retention_days
+                for r in conn.execute(
+                    select(projects.c.id, projects.c.retention_days).where(
+                        projects.c.retention_days.is_not(None)
+                    )
+                )
+            }
+        conditions = [
+            and_(
+                audit_trails.c.project_id.not_in(sorted(overrides))
+                if overrides
+                else audit_trails.c.id.is_not(None),
+                audit_trails.c.timestamp < now - timedelta(days=days),
+            )
+        ]
+        conditions += [
+            and_(
+                audit_trails.c.project_id == pid, audit_trails.c.timestamp < now - timedelta(days=d)
+            )
+            for pid, d in overrides.items()
+        ]
         for cond in conditions:
             while True:
                 with self._write() as conn:
                     ids = select(audit_trails.c.id).where(cond).limit(batch).scalar_subquery()
-                    n = conn.execute(delete(audit_trails).where(audit_trails.c.id.in_(ids))).rowcount
+                    n = conn.execute(
+                        delete(audit_trails).where(audit_trails.c.id.in_(ids))
+                    ).rowcount
                 deleted += n
                 if n < batch:
                     break
         with self._write() as conn:
-            conn.execute(delete(usage_rollups).where(
-                usage_rollups.c.bucket < now - timedelta(days=self.rollup_retention_days)))
+            conn.execute(
+                delete(usage_rollups).where(
+                    usage_rollups.c.bucket < now - timedelta(days=self.rollup_retention_days)
+                )
+            )
         return deleted
 
     @_db_errors
@@ -258,16 +297,22 @@ class SQLStore(Store):
         more = len(items) > limit
         items = items[:limit]
         last = items[-1] if items else None
-        nxt = (encode_cursor(last.timestamp, last.id)
-               if more and last is not None and last.timestamp and last.id else None)
+        nxt = (
+            encode_cursor(last.timestamp, last.id)
+            if more and last is not None and last.timestamp and last.id
+            else None
+        )
         return Page(items, nxt)
 
     # -- projects and keys ---------------------------------------------------------------------
 
     @_db_errors
     def _create_project(self, project: Project) -> Project:
-        stmt = dialects.insert(self.dialect, projects).on_conflict_do_nothing().returning(
-            projects.c.id)
+        stmt = (
+            dialects.insert(self.dialect, projects)
+            .on_conflict_do_nothing()
+            .returning(projects.c.id)
+        )
         with self._write() as conn:
             got = conn.execute(stmt, dataclasses.asdict(project)).first()
         if got is None:
@@ -302,34 +347,50 @@ class SQLStore(Store):
             exists = conn.execute(select(projects.c.id).where(projects.c.id == project_id))
             if exists.first() is None:
                 raise NotFoundError(f"no project {project_id!r}")
-            conn.execute(api_keys.insert().values(
-                key_hash=keys.hash_secret(secret), **dataclasses.asdict(record)))
+            conn.execute(
+                api_keys.insert().values(
+                    key_hash=keys.hash_secret(secret), **dataclasses.asdict(record)
+                )
+            )
         return record, secret
 
     @_db_errors
     def list_api_keys(self, project_id: str) -> list[ApiKey]:
         with self._read() as conn:
-            rows = conn.execute(select(api_keys).where(api_keys.c.project_id == project_id)
-                                .order_by(api_keys.c.created_at)).mappings()
+            rows = conn.execute(
+                select(api_keys)
+                .where(api_keys.c.project_id == project_id)
+                .order_by(api_keys.c.created_at)
+            ).mappings()
             return [_row_to_key(r) for r in rows]
 
     @_db_errors
     def revoke_api_key(self, project_id: str, key_id: str) -> None:
         with self._write() as conn:
-            row = conn.execute(select(api_keys).where(
-                api_keys.c.id == key_id, api_keys.c.project_id == project_id)).first()
+            row = conn.execute(
+                select(api_keys).where(api_keys.c.id == key_id, api_keys.c.project_id == project_id)
+            ).first()
             if row is None:
                 raise NotFoundError(f"no key {key_id!r} in project {project_id!r}")
-            conn.execute(update(api_keys).where(api_keys.c.id == key_id,
-                                                api_keys.c.revoked_at.is_(None))
-                         .values(revoked_at=self.clock()))
+            conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=self.clock())
+            )
 
     @_db_errors
     def authenticate(self, secret: str) -> ApiKey | None:
         with self._read() as conn:
-            row = conn.execute(select(api_keys).where(
-                api_keys.c.key_hash == keys.hash_secret(secret),
-                api_keys.c.revoked_at.is_(None))).mappings().first()
+            row = (
+                conn.execute(
+                    select(api_keys).where(
+                        api_keys.c.key_hash == keys.hash_secret(secret),
+                        api_keys.c.revoked_at.is_(None),
+                    )
+                )
+                .mappings()
+                .first()
+            )
         return _row_to_key(row) if row else None
 
     @_db_errors
