@@ -112,7 +112,7 @@ class Store(abc.ABC):
         return self._get(message_id)
 
     def update(self, message_id: str, **fields: Any) -> AuditTrail:
-        """Partially update a trail (``reasoning``, ``tokens``, ``cost``, ``status``, ``metadata``)."""
+        """Partially update a trail (reasoning, tokens, cost, status, metadata)."""
         upd = parse_update(fields)
         if not isinstance(message_id, str):
             raise NotFoundError(f"no audit trail with messageId {message_id!r}")
