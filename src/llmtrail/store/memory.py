@@ -58,12 +58,14 @@ class MemoryStore(Store):
     # -- trails -----------------------------------------------------------------------------
 
     def _expired(self, trail: AuditTrail, now: datetime) -> bool:
-        assert trail.timestamp is not None
+        # Like the seed's setTimeout, an entry lives for the retention from when it was
+        # stored; explicit cleanup() goes by the trail's own timestamp, as in the database.
+        assert trail.created_at is not None
         days = self.retention_days
         if trail.project_id is not None and trail.project_id in self._projects:
             override = self._projects[trail.project_id].retention_days
             days = override if override is not None else days
-        return trail.timestamp < now - timedelta(days=days)
+        return trail.created_at < now - timedelta(days=days)
 
     def _evict(self, now: datetime) -> None:
         while self._trails:
