@@ -1,0 +1,5 @@
+"""``python -m llmtrail.cli``."""
+
+from llmtrail.cli import main
+
+main()
