@@ -244,7 +244,7 @@ def test_timestamps_round_trip_in_utc(store: Store) -> None:
 
 
 def test_reasoning_and_metadata_round_trip(store: Store) -> None:
-    reasoning = ["first ✓", "second with\nnewline and \"quotes\"", ""]
+    reasoning = ["first ✓", 'second with\nnewline and "quotes"', ""]
     metadata = {"user": "u-1", "score": 0.5, "count": 2, "flag": False}
     store.store(trail(reasoning=reasoning, metadata=metadata), project_id="p1")
     got = store.get("m-1")
@@ -360,7 +360,11 @@ def test_store_many_reports_per_item(store: Store) -> None:
         project_id="p1",
     )
     assert [type(r).__name__ for r in results] == [
-        "StoreOutcome", "StoreOutcome", "ConflictError", "ValidationError", "StoreOutcome",
+        "StoreOutcome",
+        "StoreOutcome",
+        "ConflictError",
+        "ValidationError",
+        "StoreOutcome",
     ]
     assert results[0].created and not results[1].created  # type: ignore[union-attr]
     assert store.get("n1") is not None and store.get("n2") is not None
