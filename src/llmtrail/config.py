@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     memory_max_entries: int = Field(100_000, ge=1)
     dual_source_url: str | None = None
     dual_read: Literal["source", "target"] = "source"
+    dual_outbox: Path = Path("llmtrail-outbox.db")
+    dual_replay_interval: float = Field(2.0, gt=0, le=3600)
     price_file: Path | None = None
     backup_dir: Path = Path("backups")
     log_level: str = "INFO"

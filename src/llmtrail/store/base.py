@@ -65,13 +65,21 @@ class Store(abc.ABC):
         return self._insert(self.prepare(trail, project_id))
 
     def store_many(
-        self, trails: Iterable[TrailInput], project_id: str | None = None
+        self,
+        trails: Iterable[TrailInput],
+        project_id: str | None = None,
+        *,
+        trusted: bool = False,
     ) -> list[StoreOutcome | AuditTrailError]:
-        """Store several trails; per item, the outcome or the error (the others still land)."""
+        """Store several trails; per item, the outcome or the error (the others still land).
+
+        ``trusted`` keeps server-set fields (id, createdAt, updatedAt, costSource,
+        priceVersion) as given: for copy and import between stores, never for caller input.
+        """
         prepared: list[NewTrail | AuditTrailError] = []
         for t in trails:
             try:
-                prepared.append(self.prepare(t, project_id))
+                prepared.append(self.prepare(t, project_id, trusted=trusted))
             except ValidationError as e:
                 prepared.append(e)
         valid = [p for p in prepared if isinstance(p, NewTrail)]
