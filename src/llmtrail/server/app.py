@@ -1,0 +1,82 @@
+"""The application factory: ``create_app(store, settings)``."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from llmtrail import __version__
+from llmtrail.config import Settings, load_settings
+from llmtrail.metrics import BACKEND_INFO
+from llmtrail.server import problems
+from llmtrail.server.body import WireJSONResponse
+from llmtrail.server.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
+from llmtrail.server.routes import include_all
+from llmtrail.store import Store, open_store
+
+log = logging.getLogger("llmtrail.server")
+
+DESCRIPTION = """\
+An audit trail for every LLM message: record and read trails over HTTP.
+
+Authenticate with `Authorization: Bearer <key>`: the admin key (`AUDIT_TRAIL_ADMIN_KEY`) or a
+project key created by the admin. Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def _start_scheduler(store: Store, settings: Settings) -> Any:
+    try:
+        retention = importlib.import_module("llmtrail.retention")
+    except ModuleNotFoundError as e:
+        if e.name != "llmtrail.retention":
+            raise
+        return None
+    start = getattr(retention, "start_scheduler", None)
+    return start(store, settings) if start is not None else None
+
+
+def create_app(store: Store | None = None, settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app serving ``store`` (opened from ``settings`` at start-up if None).
+
+    A store passed in stays the caller's to close; one opened here is closed at shutdown.
+    """
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = app.state.store is None
+        if owned:
+            app.state.store = await run_in_threadpool(open_store, settings=settings)
+        s: Store = app.state.store
+        BACKEND_INFO.labels(s.backend, s.database).set(1)
+        log.info("llmtrail serving: backend=%s database=%s", s.backend, s.database)
+        scheduler = await run_in_threadpool(_start_scheduler, s, settings)
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                await run_in_threadpool(scheduler.shutdown)
+            if owned:
+                await run_in_threadpool(s.close)
+                app.state.store = None
+
+    app = FastAPI(
+        title="llmtrail",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=WireJSONResponse,
+    )
+    app.state.store = store
+    app.state.settings = settings
+    problems.install(app)
+    include_all(app)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware)
+    return app

@@ -1,0 +1,120 @@
+"""Pure ASGI middleware: the request-body limit, and per-request metrics and logs."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from llmtrail.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from llmtrail.model.wire import dumps
+from llmtrail.server.problems import BodyTooLargeError, problem_body
+
+log = structlog.stdlib.get_logger("llmtrail.server.access")
+
+
+class BodyLimitMiddleware:
+    """Reject bodies over ``limit`` bytes with 413, counting streamed bytes, not only the
+    declared Content-Length. Reading past the limit raises ``BodyTooLargeError`` inside the
+    app (turned into a 413 problem by its handler)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.limit:
+                    await _send_413(send, self.limit)
+                    return
+        seen = 0
+        limit = self.limit
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLargeError(limit)
+            return message
+
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited, tracking_send)
+        except BodyTooLargeError:
+            if started:
+                raise
+            await _send_413(send, limit)
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    body = dumps(
+        problem_body(413, f"request body exceeds {limit} bytes", slug="body-too-large")
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestMetricsMiddleware:
+    """Count and time every request by route template; log one line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            method = scope.get("method", "")
+            HTTP_REQUESTS.labels(method, template, str(status)).inc()
+            HTTP_LATENCY.labels(method, template).observe(elapsed)
+            log.info(
+                "request",
+                method=method,
+                path=scope.get("path", ""),
+                route=template,
+                status=status,
+                ms=round(elapsed * 1000, 2),
+            )

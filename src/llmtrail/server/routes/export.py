@@ -1,0 +1,115 @@
+"""Streamed export of a project's trails as JSONL (``trail_to_wire`` lines) or CSV.
+
+JSONL is also how a memory-backed service is drained before a restart: ``llmtrail import``
+reads it back.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import iterate_in_threadpool
+from starlette.responses import Response, StreamingResponse
+
+from llmtrail.model import AuditTrail, Page, TrailFilter
+from llmtrail.model.wire import dumps, trail_to_wire
+from llmtrail.server.body import call, store_of
+from llmtrail.server.query import Filter
+from llmtrail.server.schemas import problems
+from llmtrail.store import Store
+
+router = APIRouter(prefix="/api/projects/{projectId}/audit-trails", tags=["audit trails"])
+PAGE = 500
+CSV_COLUMNS = (
+    "id", "messageId", "projectId", "timestamp", "model", "status", "contextLayers",
+    "promptTokens", "completionTokens", "totalTokens", "cacheReadTokens", "cacheWriteTokens",
+    "reasoningTokens", "costPrompt", "costCompletion", "costTotal", "costSource",
+    "priceVersion", "reasoning", "metadata", "createdAt", "updatedAt",
+)  # fmt: skip
+MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "One JSON trail per line, or CSV with a header row",
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
+        **problems(401, 403, 422, 503),
+    },
+    summary="Export trails (streamed)",
+)
+async def export_trails(
+    request: Request,
+    filter: Filter,
+    format: Annotated[Literal["jsonl", "csv"], Query(description="jsonl or csv")] = "jsonl",
+) -> Response:
+    """Every trail matching the filters, newest first, streamed page by page."""
+    store = store_of(request)
+    first = await call(store, store.list_trails, filter, limit=PAGE)  # fail early: 503/422
+    render = _jsonl if format == "jsonl" else _csv
+    lines = render(_pages(store, filter, first))
+    name = f"{filter.project_id}-audit-trails.{format}"
+    return StreamingResponse(
+        iterate_in_threadpool(lines),
+        media_type=MEDIA[format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _pages(store: Store, filter: TrailFilter, first: Page) -> Iterator[AuditTrail]:
+    page = first
+    while True:
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        page = store.list_trails(filter, limit=PAGE, cursor=page.next_cursor)
+
+
+def _jsonl(trails: Iterator[AuditTrail]) -> Iterator[bytes]:
+    buf: list[str] = []
+    for t in trails:
+        buf.append(dumps(trail_to_wire(t), separators=(",", ":")))
+        if len(buf) >= 100:
+            yield ("\n".join(buf) + "\n").encode()
+            buf = []
+    if buf:
+        yield ("\n".join(buf) + "\n").encode()
+
+
+def csv_row(t: AuditTrail) -> list[Any]:
+    """One trail as the CSV columns of ``CSV_COLUMNS`` (JSON text for lists and maps)."""
+    w = trail_to_wire(t)
+    tok, cost = w["tokens"], w["cost"]
+    return [
+        w["id"], w["messageId"], w["projectId"], w["timestamp"], w["model"], w["status"],
+        w["contextLayers"], tok["prompt"], tok["completion"], tok["total"],
+        tok.get("cacheRead", ""), tok.get("cacheWrite", ""), tok.get("reasoning", ""),
+        str(cost["prompt"]), str(cost["completion"]), str(cost["total"]), w["costSource"],
+        w["priceVersion"] or "",
+        "" if w["reasoning"] is None else dumps(w["reasoning"]),
+        "" if w["metadata"] is None else dumps(w["metadata"]),
+        w["createdAt"], w["updatedAt"],
+    ]  # fmt: skip
+
+
+def _csv(trails: Iterator[AuditTrail]) -> Iterator[bytes]:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for n, t in enumerate(trails, 1):
+        writer.writerow(csv_row(t))
+        if n % 100 == 0:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue().encode()

@@ -1,0 +1,86 @@
+"""Projects: create, list, read, delete (with cascade)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from llmtrail.errors import FieldError, ValidationError
+from llmtrail.ids import uuid7
+from llmtrail.model.wire import project_to_wire
+from llmtrail.server.auth import Admin, ProjectAccess, ProjectId
+from llmtrail.server.body import WireJSONResponse, call, read_object, store_of
+from llmtrail.server.schemas import ProjectIn, ProjectList, ProjectOut, body_doc, problems
+
+router = APIRouter(prefix="/api/projects", tags=["projects"])
+_FIELDS = ("id", "name", "retentionDays")
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ProjectOut,
+    responses=problems(400, 401, 403, 409, 413, 422, 503),
+    openapi_extra=body_doc(ProjectIn, required=False),
+    summary="Create a project",
+)
+async def create_project(request: Request, _: Admin) -> Response:
+    """201 with the project; 409 if the id exists. The id is generated when not given."""
+    data: dict[str, Any] = await read_object(request, empty={})
+    unknown = [k for k in data if k not in _FIELDS]
+    if unknown:
+        raise ValidationError([_unknown(k) for k in unknown])
+    pid = data.get("id")
+    if pid is None:
+        pid = "p-" + uuid7().replace("-", "")[:20]
+    store = store_of(request)
+    project = await call(
+        store, store.create_project, pid, data.get("name"), data.get("retentionDays")
+    )
+    return WireJSONResponse(project_to_wire(project), status_code=201)
+
+
+def _unknown(key: object) -> FieldError:
+    return FieldError(str(key), "is not a known field")
+
+
+@router.get(
+    "",
+    response_model=ProjectList,
+    responses=problems(401, 403, 503),
+    summary="List projects",
+)
+async def list_projects(request: Request, _: Admin) -> Response:
+    """Every project, by id."""
+    store = store_of(request)
+    items = await call(store, store.list_projects)
+    return WireJSONResponse({"items": [project_to_wire(p) for p in items]})
+
+
+@router.get(
+    "/{projectId}",
+    response_model=ProjectOut,
+    responses=problems(401, 403, 404, 503),
+    summary="Read a project",
+)
+async def get_project(request: Request, project_id: ProjectAccess) -> Response:
+    """The project (admin key, or the project's own key)."""
+    store = store_of(request)
+    project = await call(store, store.require_project, project_id)
+    return WireJSONResponse(project_to_wire(project))
+
+
+@router.delete(
+    "/{projectId}",
+    status_code=204,
+    response_class=Response,
+    responses=problems(401, 403, 404, 503),
+    summary="Delete a project",
+)
+async def delete_project(request: Request, project_id: ProjectId, _: Admin) -> Response:
+    """Delete the project with its trails, keys and aggregates (204)."""
+    store = store_of(request)
+    await call(store, store.delete_project, project_id)
+    return Response(status_code=204)

@@ -1,0 +1,161 @@
+"""Audit trails of one project: record (one or a batch), read, update, list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import Response
+
+from llmtrail.errors import AuditTrailError, NotFoundError, ValidationError
+from llmtrail.metrics import TRAILS_STORED
+from llmtrail.model import AuditTrail, StoreOutcome
+from llmtrail.model.wire import trail_to_wire
+from llmtrail.server.auth import ProjectAccess
+from llmtrail.server.body import WireJSONResponse, call, read_object, store_of
+from llmtrail.server.problems import problem_body, status_of
+from llmtrail.server.query import Filter
+from llmtrail.server.schemas import (
+    BatchIn,
+    BatchOut,
+    TrailIn,
+    TrailOut,
+    TrailPage,
+    TrailPatch,
+    body_doc,
+    problems,
+)
+from llmtrail.store import Store
+
+router = APIRouter(prefix="/api/projects/{projectId}/audit-trails", tags=["audit trails"])
+log = structlog.stdlib.get_logger("llmtrail.server.trails")
+MAX_BATCH = 1_000
+MessageId = Annotated[str, Path(alias="messageId", description="The trail's messageId.")]
+
+
+def _stored(store: Store, outcome: StoreOutcome) -> None:
+    if outcome.created:
+        TRAILS_STORED.labels(store.backend).inc()
+        t = outcome.trail
+        log.debug(
+            "trail stored",
+            messageId=t.message_id,
+            projectId=t.project_id,
+            model=t.model,
+            cost=str(t.cost.total) if t.cost else None,
+        )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TrailOut,
+    responses={
+        200: {"description": "An identical retry: the stored trail", "model": TrailOut},
+        **problems(400, 401, 403, 409, 413, 422, 503),
+    },
+    openapi_extra=body_doc(TrailIn),
+    summary="Record a trail",
+)
+async def create_trail(request: Request, project_id: ProjectAccess) -> Response:
+    """201 with the new trail; 200 for an identical retry; 409 if the messageId exists with
+    different content."""
+    data = await read_object(request)
+    store = store_of(request)
+    outcome = await call(store, store.store_outcome, data, project_id)
+    _stored(store, outcome)
+    return WireJSONResponse(
+        trail_to_wire(outcome.trail), status_code=201 if outcome.created else 200
+    )
+
+
+@router.post(
+    "/batch",
+    response_model=BatchOut,
+    responses=problems(400, 401, 403, 413, 422, 503),
+    openapi_extra=body_doc(BatchIn),
+    summary="Record up to 1,000 trails",
+)
+async def create_batch(request: Request, project_id: ProjectAccess) -> Response:
+    """``{"items":[…]}``; per item, in order, the status it alone would have had and the
+    trail or the problem. Valid items land even when others are rejected."""
+    data = await read_object(request)
+    unknown = [k for k in data if k != "items"]
+    items = data.get("items")
+    if unknown:
+        raise ValidationError(f"unknown field(s) {', '.join(map(str, unknown))}", field="body")
+    if not isinstance(items, list):
+        raise ValidationError("must be an array of trails", field="items")
+    if len(items) > MAX_BATCH:
+        raise ValidationError(f"at most {MAX_BATCH} trails per batch", field="items")
+    store = store_of(request)
+    results = await call(store, store.store_many, items, project_id)
+    return WireJSONResponse({"items": [_item(store, r) for r in results]})
+
+
+def _item(store: Store, result: StoreOutcome | AuditTrailError) -> dict[str, Any]:
+    if isinstance(result, StoreOutcome):
+        _stored(store, result)
+        return {"status": 201 if result.created else 200, "trail": trail_to_wire(result.trail)}
+    status, slug, title = status_of(result)
+    errors = result.errors if isinstance(result, ValidationError) else None
+    body = problem_body(status, str(result), slug=slug, title=title, errors=errors)
+    return {"status": status, "problem": body}
+
+
+@router.get(
+    "",
+    response_model=TrailPage,
+    responses=problems(401, 403, 422, 503),
+    summary="List trails, newest first",
+)
+async def list_trails(
+    request: Request,
+    filter: Filter,
+    limit: Annotated[int, Query(ge=1, le=MAX_BATCH)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200, description="from nextCursor")] = None,
+) -> Response:
+    """One page of trails and the cursor of the next (null on the last page)."""
+    store = store_of(request)
+    page = await call(store, store.list_trails, filter, limit=limit, cursor=cursor)
+    return WireJSONResponse(
+        {"items": [trail_to_wire(t) for t in page.items], "nextCursor": page.next_cursor}
+    )
+
+
+async def _own(store: Store, project_id: str, message_id: str) -> AuditTrail:
+    trail = await call(store, store.get, message_id)
+    if trail is None or trail.project_id != project_id:
+        raise NotFoundError(f"no audit trail with messageId {message_id!r} in this project")
+    return trail
+
+
+@router.get(
+    "/{messageId}",
+    response_model=TrailOut,
+    responses=problems(401, 403, 404, 503),
+    summary="Read a trail",
+)
+async def get_trail(request: Request, project_id: ProjectAccess, message_id: MessageId) -> Response:
+    """The trail with this messageId in this project, else 404."""
+    store = store_of(request)
+    return WireJSONResponse(trail_to_wire(await _own(store, project_id, message_id)))
+
+
+@router.patch(
+    "/{messageId}",
+    response_model=TrailOut,
+    responses=problems(400, 401, 403, 404, 413, 422, 503),
+    openapi_extra=body_doc(TrailPatch),
+    summary="Update a trail",
+)
+async def patch_trail(
+    request: Request, project_id: ProjectAccess, message_id: MessageId
+) -> Response:
+    """Partial update of reasoning, tokens, cost, status and metadata; other fields → 422."""
+    data = await read_object(request)
+    store = store_of(request)
+    trail = await call(store, store.update_in_project, project_id, message_id, data)
+    log.debug("trail updated", messageId=message_id, status=trail.status)
+    return WireJSONResponse(trail_to_wire(trail))

@@ -1,0 +1,216 @@
+"""Pydantic models used ONLY to document requests and responses in OpenAPI.
+
+Requests are parsed with ``llmtrail.model.wire.loads`` and validated by ``llmtrail.model``;
+responses are written by ``llmtrail.model.wire.dumps``. These classes never see real data;
+they tell clients (and schemathesis) what the JSON looks like.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MetadataValue = str | int | float | bool
+Money = float | str
+StatusName = Literal["pending", "completed", "failed"]
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokensIn(_Doc):
+    prompt: int = Field(0, ge=0, le=1_000_000_000)
+    completion: int = Field(0, ge=0, le=1_000_000_000)
+    total: int | None = Field(None, ge=0, description="prompt + completion (the default)")
+    cacheRead: int | None = Field(None, ge=0, description="part of prompt")
+    cacheWrite: int | None = Field(None, ge=0, description="part of prompt")
+    reasoning: int | None = Field(None, ge=0, description="part of completion")
+
+
+class CostIn(_Doc):
+    prompt: Money = Field(0, description="USD, a JSON number or a decimal string, ≥ 0")
+    completion: Money = Field(0, description="USD, a JSON number or a decimal string, ≥ 0")
+    total: Money | None = Field(None, description="prompt + completion (the default)")
+
+
+class TrailIn(_Doc):
+    """A trail to record (camelCase, SPEC §1)."""
+
+    messageId: str = Field(min_length=1, max_length=255)
+    model: str = Field(min_length=1, max_length=200)
+    projectId: str | None = Field(None, description="if sent, must match the path")
+    timestamp: datetime | None = Field(None, description="RFC 3339 with an offset; default now")
+    reasoning: list[str] | None = Field(None, max_length=1000)
+    contextLayers: int = Field(0, ge=0, le=10_000)
+    tokens: TokensIn | None = None
+    cost: CostIn | None = Field(None, description="omit to have it priced from tokens")
+    status: StatusName = "completed"
+    metadata: dict[str, MetadataValue] | None = Field(None, max_length=64)
+
+
+class TrailPatch(_Doc):
+    """A partial update: only the fields sent change."""
+
+    reasoning: list[str] | None = Field(None, max_length=1000)
+    tokens: TokensIn | None = None
+    cost: CostIn | None = None
+    status: StatusName | None = None
+    metadata: dict[str, MetadataValue] | None = Field(None, max_length=64)
+
+
+class BatchIn(_Doc):
+    items: list[TrailIn] = Field(max_length=1000)
+
+
+class TokensOut(BaseModel):
+    prompt: int
+    completion: int
+    total: int
+    cacheRead: int | None = None
+    cacheWrite: int | None = None
+    reasoning: int | None = None
+
+
+class CostOut(BaseModel):
+    prompt: float
+    completion: float
+    total: float
+
+
+class TrailOut(BaseModel):
+    """A stored trail."""
+
+    id: str
+    messageId: str
+    projectId: str
+    timestamp: datetime
+    model: str
+    reasoning: list[str] | None
+    contextLayers: int
+    tokens: TokensOut
+    cost: CostOut
+    costSource: Literal["provided", "computed", "unpriced"]
+    priceVersion: str | None
+    status: StatusName
+    metadata: dict[str, MetadataValue] | None
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class TrailPage(BaseModel):
+    items: list[TrailOut]
+    nextCursor: str | None
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = None
+
+
+class BatchItemResult(BaseModel):
+    status: int = Field(description="the status this item alone would have had (201/200/4xx)")
+    trail: TrailOut | None = None
+    problem: Problem | None = None
+
+
+class BatchOut(BaseModel):
+    items: list[BatchItemResult]
+
+
+class ProjectIn(_Doc):
+    id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="default: generated")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    retentionDays: int | None = Field(None, ge=0, le=36_500)
+
+
+class ProjectOut(BaseModel):
+    id: str
+    name: str
+    retentionDays: int | None
+    createdAt: datetime
+
+
+class ProjectList(BaseModel):
+    items: list[ProjectOut]
+
+
+class KeyCreated(BaseModel):
+    id: str
+    key: str = Field(description="the secret, shown only this once")
+
+
+class KeyOut(BaseModel):
+    id: str
+    projectId: str
+    prefix: str
+    createdAt: datetime
+    revokedAt: datetime | None
+
+
+class KeyList(BaseModel):
+    items: list[KeyOut]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    backend: str
+    database: str
+
+
+def inline_schema(model: type[BaseModel], mode: Literal["validation", "serialization"]) -> Any:
+    """The JSON schema of ``model`` with every ``$ref`` inlined (no ``$defs`` left)."""
+    schema = model.model_json_schema(mode=mode)
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)
+
+
+def body_doc(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON request body read by hand."""
+    return {
+        "requestBody": {
+            "required": required,
+            "content": {"application/json": {"schema": inline_schema(model, "validation")}},
+        }
+    }
+
+
+PROBLEM_CONTENT = {"application/problem+json": {"schema": inline_schema(Problem, "serialization")}}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries for the problem statuses a route can return."""
+    text = {
+        400: "Malformed JSON",
+        401: "Missing, unknown or revoked key",
+        403: "The key does not reach this project",
+        404: "Not found",
+        409: "Conflict",
+        413: "Body too large",
+        422: "Invalid input (the offending fields in `errors`)",
+        503: "Database unavailable (see Retry-After)",
+    }
+    return {c: {"description": text[c], "content": PROBLEM_CONTENT} for c in codes}
