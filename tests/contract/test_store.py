@@ -413,3 +413,28 @@ def test_database_backends_require_a_project(backend: str, store: Store) -> None
         store.store(trail())
     assert e.value.fields == ["projectId"]
     assert store.get("m-1") is None
+
+
+def test_data_persists_across_processes(backend: str, url_for: Callable[[], str]) -> None:
+    import subprocess
+    import sys
+
+    url = url_for()
+    write = (
+        "import llmtrail; s = llmtrail.open_store(%r); "
+        "s.store({'messageId': 'proc-1', 'model': 'x', 'cost': {'prompt': '0.1', "
+        "'completion': '0.2'}}, project_id='p1'); print('ok')" % url
+    )
+    read = (
+        "import llmtrail; t = llmtrail.open_store(%r).get('proc-1'); "
+        "print(t.cost.total if t else 'missing')" % url
+    )
+    first = subprocess.run(
+        [sys.executable, "-c", write], capture_output=True, text=True, timeout=120
+    )
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run(
+        [sys.executable, "-c", read], capture_output=True, text=True, timeout=120
+    )
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == ("missing" if backend == "memory" else "0.3")
