@@ -421,13 +421,13 @@ def test_data_persists_across_processes(backend: str, url_for: Callable[[], str]
 
     url = url_for()
     write = (
-        "import llmtrail; s = llmtrail.open_store(%r); "
+        f"import llmtrail; s = llmtrail.open_store({url!r}); "
         "s.store({'messageId': 'proc-1', 'model': 'x', 'cost': {'prompt': '0.1', "
-        "'completion': '0.2'}}, project_id='p1'); print('ok')" % url
+        "'completion': '0.2'}}, project_id='p1'); print('ok')"
     )
     read = (
-        "import llmtrail; t = llmtrail.open_store(%r).get('proc-1'); "
-        "print(t.cost.total if t else 'missing')" % url
+        f"import llmtrail; t = llmtrail.open_store({url!r}).get('proc-1'); "
+        "print(t.cost.total if t else 'missing')"
     )
     first = subprocess.run(
         [sys.executable, "-c", write], capture_output=True, text=True, timeout=120
