@@ -51,6 +51,9 @@ def open_store(
 
 
 def _open_sql(url: str, s: Settings, common: dict[str, Any], migrate: bool) -> Store:
+    from sqlalchemy import exc
+
+    from llmtrail.errors import UnavailableError
     from llmtrail.store.sql.dialects import make_engine, normalize_url
     from llmtrail.store.sql.migrate import ensure_schema
     from llmtrail.store.sql.store import SQLStore
@@ -58,10 +61,19 @@ def _open_sql(url: str, s: Settings, common: dict[str, Any], migrate: bool) -> S
     engine = make_engine(normalize_url(url))
     try:
         ensure_schema(engine, auto_migrate=migrate)
+    except exc.OperationalError as e:
+        engine.dispose()
+        reason = str(e.orig or e).strip().splitlines()[0]
+        raise UnavailableError(f"cannot reach the database: {reason}") from e
     except Exception:
         engine.dispose()
         raise
-    return SQLStore(engine, rollup_retention_days=s.rollup_retention_days, **common)
+    return SQLStore(
+        engine,
+        rollup_retention_days=s.rollup_retention_days,
+        cleanup_batch_size=s.cleanup_batch_size,
+        **common,
+    )
 
 
 def _open_dual(s: Settings, common: dict[str, Any], migrate: bool) -> Store:
