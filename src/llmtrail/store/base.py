@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from llmtrail.analytics import Analytics, Usage, Window, build, make_window, usage_of_trails
 from llmtrail.errors import AuditTrailError, NotFoundError, ValidationError
 from llmtrail.model import (
     ApiKey,
@@ -197,6 +198,71 @@ class Store(abc.ABC):
         """Delete a project with its trails, keys and aggregates; NotFoundError if missing."""
         if not self._delete_project(id):
             raise NotFoundError(f"no project {id!r}")
+
+    # -- analytics (SPEC §4) ------------------------------------------------------------------
+
+    def analytics(
+        self,
+        project_id: str,
+        *,
+        days: int = 30,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        tz: str = "UTC",
+    ) -> Analytics:
+        """Cost and usage of a project over a window, every trail counted, summed exactly.
+
+        The window is the last ``days`` calendar days in ``tz`` (today included), or
+        ``[since, until)``. ``costByDay`` has one entry per day of the window, zero-filled.
+        """
+        errs = rules.Errors()
+        rules.project_id(errs, "projectId", project_id)
+        if errs:
+            raise ValidationError(errs.items)
+        window = make_window(self.clock(), days=days, since=since, until=until, tz=tz)
+        self.require_project(project_id)
+        usage = self._usage(project_id, window)
+        recent = self.list_trails(
+            TrailFilter(project_id, since=window.start, until=window.end), limit=10
+        ).items
+        return build(window, usage, recent)
+
+    def _usage(self, project_id: str, window: Window) -> list[Usage]:
+        """Usage per (local day, model) in the window; brute force over the raw trails here,
+        backends with aggregates override it."""
+        return usage_of_trails(
+            self.iter_trails(TrailFilter(project_id, since=window.start, until=window.end)),
+            window,
+        )
+
+    # -- abstract primitives ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _insert(self, new: NewTrail) -> StoreOutcome: ...
+
+    def _insert_many(self, items: list[NewTrail]) -> list[StoreOutcome | AuditTrailError]:
+        out: list[StoreOutcome | AuditTrailError] = []
+        for item in items:
+            try:
+                out.append(self._insert(item))
+            except (ValidationError, AuditTrailError) as e:
+                out.append(e)
+        return out
+
+    @abc.abstractmethod
+    def _get(self, message_id: str) -> AuditTrail | None: ...
+
+    @abc.abstractmethod
+    def _update(
+        self,
+        message_id: str,
+        change: Callable[[AuditTrail], AuditTrail],
+        project_id: str | None,
+    ) -> AuditTrail: ...
+
+    @abc.abstractmethod
+    def _cleanup(self, now: datetime, days: float) -> int:
+        """Delete trails older than ``days`` before ``now`` (or their project's override)."""
 
     # -- abstract primitives ---------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from llmtrail import keys
+from llmtrail.analytics import Usage, Window, usage_of_trails
 from llmtrail.errors import ConflictError, NotFoundError
 from llmtrail.ids import uuid7
 from llmtrail.model import (
@@ -173,6 +174,12 @@ class MemoryStore(Store):
             else None
         )
         return Page(page, nxt)
+
+    def _usage(self, project_id: str, window: Window) -> list[Usage]:
+        # Brute force over the live trails in one pass (memory keeps no aggregates).
+        with self._lock:
+            trails = self._matching(TrailFilter(project_id, since=window.start, until=window.end))
+        return usage_of_trails(trails, window)
 
     def all_trails(self) -> list[AuditTrail]:
         """A snapshot of every live trail (for export before a restart, and analytics)."""

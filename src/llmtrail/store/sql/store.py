@@ -31,8 +31,10 @@ from llmtrail.model import (
     TrailFilter,
     same_content,
 )
+from llmtrail.analytics import Usage, Window
 from llmtrail.store.base import Store
 from llmtrail.store.cursor import decode_cursor, encode_cursor
+from llmtrail.store.sql import analytics as sql_analytics
 from llmtrail.store.sql import dialects
 from llmtrail.store.sql.rows import (
     combine,
@@ -275,6 +277,12 @@ class SQLStore(Store):
                 )
             )
         return deleted
+
+    @_db_errors
+    def _usage(self, project_id: str, window: Window) -> list[Usage]:
+        # Rollups for whole 15-minute buckets, raw trails for partial edge buckets.
+        with self._read() as conn:
+            return sql_analytics.usage(conn, self.dialect, project_id, window)
 
     @_db_errors
     def _list(self, filter: TrailFilter, limit: int, cursor: str | None) -> Page:
