@@ -264,35 +264,6 @@ class Store(abc.ABC):
     def _cleanup(self, now: datetime, days: float) -> int:
         """Delete trails older than ``days`` before ``now`` (or their project's override)."""
 
-    # -- abstract primitives ---------------------------------------------------------------------
-
-    @abc.abstractmethod
-    def _insert(self, new: NewTrail) -> StoreOutcome: ...
-
-    def _insert_many(self, items: list[NewTrail]) -> list[StoreOutcome | AuditTrailError]:
-        out: list[StoreOutcome | AuditTrailError] = []
-        for item in items:
-            try:
-                out.append(self._insert(item))
-            except (ValidationError, AuditTrailError) as e:
-                out.append(e)
-        return out
-
-    @abc.abstractmethod
-    def _get(self, message_id: str) -> AuditTrail | None: ...
-
-    @abc.abstractmethod
-    def _update(
-        self,
-        message_id: str,
-        change: Callable[[AuditTrail], AuditTrail],
-        project_id: str | None,
-    ) -> AuditTrail: ...
-
-    @abc.abstractmethod
-    def _cleanup(self, now: datetime, days: float) -> int:
-        """Delete trails older than ``days`` before ``now`` (or their project's override)."""
-
     @abc.abstractmethod
     def _list(self, filter: TrailFilter, limit: int, cursor: str | None) -> Page: ...
 
