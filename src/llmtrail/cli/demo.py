@@ -1,39 +1,40 @@
-"""``llmtrail demo``: store, complete and read one trail the way the seed's chat route does."""
+"""``llmtrail demo``: fill a ``demo`` project with a few weeks of realistic trails."""
 
 from __future__ import annotations
 
-import uuid
-
 import typer
-from rich.table import Table
 
 from llmtrail.cli.app import app, console, settings
-from llmtrail.model import dumps, trail_to_wire
-from llmtrail.store import open_store
+from llmtrail.demo_data import DEMO_PROJECT, fill_demo
+from llmtrail.store import Store, open_store
+
+
+def seed_demo(store: Store, project_id: str = DEMO_PROJECT, days: int = 21) -> str:
+    """Fill the demo project (unless it already has trails) and return a new project key."""
+    project, stored = fill_demo(store, project_id, days=days)
+    _, key = store.create_api_key(project.id)
+    if stored:
+        console.print(f"demo: stored {stored} trails over {days} days in project '{project.id}'")
+    else:
+        console.print(f"demo: project '{project.id}' already has trails; left as it is")
+    typer.echo(f"demo: project key for '{project.id}' (shown once): {key}")
+    return key
 
 
 @app.command()
-def demo(url: str | None = typer.Option(None, "--url", help="Database URL.")) -> None:
-    """Migrate, then store a placeholder trail, complete it and read it back."""
+def demo(
+    url: str | None = typer.Option(None, "--url", help="Database URL (default: DATABASE_URL)."),
+    project: str = typer.Option(DEMO_PROJECT, "--project", help="Project to fill."),
+    days: int = typer.Option(21, "--days", min=1, max=365, help="How many days of trails."),
+) -> None:
+    """Fill a demo project with a few weeks of realistic trails and print a project key."""
     s = settings()
     store = open_store(url, settings=s)
     try:
-        mid = f"demo-{uuid.uuid4().hex[:12]}"
-        store.create_placeholder(mid, "claude-3-7-sonnet-20250219", 3, project_id="demo")
-        store.update(
-            mid,
-            tokens={"prompt": 1200, "completion": 350},
-            cost={"prompt": "0.0036", "completion": "0.00525"},
-            reasoning=["The user asks about X.", "Layer 2 says Y."],
-            status="completed",
+        console.print(f"database: {store.backend} {store.database}")
+        seed_demo(store, project, days)
+        console.print(
+            f"see it: llmtrail serve, then open http://127.0.0.1:8000/projects/{project}/dashboard"
         )
-        trail = store.get(mid)
-        assert trail is not None
-        table = Table(title=f"audit trail {mid} ({store.backend}: {store.database})")
-        table.add_column("field")
-        table.add_column("value")
-        for key, value in trail_to_wire(trail).items():
-            table.add_row(key, value if isinstance(value, str) else dumps(value))
-        console.print(table)
     finally:
         store.close()

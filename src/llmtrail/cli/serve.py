@@ -1,0 +1,72 @@
+"""``llmtrail serve``: the REST API (SPEC §3) through uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+
+import typer
+
+from llmtrail.cli.app import app, err_console, fail, settings
+from llmtrail.demo_data import DEMO_PROJECT
+from llmtrail.store import open_store
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding to ``host`` keeps the service reachable only from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind."),
+    port: int = typer.Option(8000, "--port", min=0, max=65_535, help="TCP port."),
+    demo: bool = typer.Option(False, "--demo", help="Fill a 'demo' project first."),
+    url: str | None = typer.Option(None, "--url", help="Database URL (default: DATABASE_URL)."),
+) -> None:
+    """Serve the REST API. Without AUDIT_TRAIL_ADMIN_KEY, only on loopback, with a
+    generated admin key printed here."""
+    import uvicorn
+
+    from llmtrail.server import create_app
+
+    s = settings()
+    if s.admin_key is None:
+        if not is_loopback(host):
+            fail(
+                f"refusing to bind to {host} without AUDIT_TRAIL_ADMIN_KEY: set an admin key, "
+                "or bind to 127.0.0.1"
+            )
+        s = s.model_copy(update={"admin_key": "lta_" + secrets.token_urlsafe(32)})
+        err_console.print(
+            "no AUDIT_TRAIL_ADMIN_KEY set; generated an admin key for this run (loopback only):"
+        )
+        typer.echo(f"admin key: {s.admin_key}")
+    store = open_store(url, settings=s)
+    try:
+        shown = "localhost" if host in ("0.0.0.0", "::") else host
+        base = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
+        typer.echo(f"llmtrail on {store.backend} ({store.database})")
+        if demo:
+            from llmtrail.cli.demo import seed_demo
+
+            seed_demo(store)
+            typer.echo(f"dashboard: {base}/projects/{DEMO_PROJECT}/dashboard")
+        typer.echo(f"API: {base}/api  ·  docs: {base}/docs  ·  health: {base}/healthz")
+        application = create_app(store, s)
+        uvicorn.run(
+            application,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+        )
+    finally:
+        store.close()
