@@ -142,12 +142,19 @@ class Store(abc.ABC):
             project_id=project_id,
         )
 
-    def cleanup(self, days_old: float | None = None) -> int:
+    def cleanup(self, days_old: float | None = None, *, dry_run: bool = False) -> int:
         """Delete trails older than ``days_old`` (default: the retention), honouring each
-        project's ``retention_days``; returns how many were deleted."""
+        project's ``retention_days``; returns how many were deleted. A trail exactly at the
+        cutoff is kept. With ``dry_run``, count them and delete nothing."""
         days = self.retention_days if days_old is None else days_old
-        if isinstance(days, bool) or not isinstance(days, int | float) or not 0 <= days <= 36_500:
+        if (
+            isinstance(days, bool)
+            or not isinstance(days, int | float)
+            or not 0 <= days <= 36_500  # also rejects NaN
+        ):
             raise ValidationError("must be a number of days between 0 and 36500", field="days")
+        if dry_run:
+            return self._count_expired(self.clock(), days)
         return self._cleanup(self.clock(), days)
 
     def list_trails(
@@ -263,6 +270,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def _cleanup(self, now: datetime, days: float) -> int:
         """Delete trails older than ``days`` before ``now`` (or their project's override)."""
+
+    def _count_expired(self, now: datetime, days: float) -> int:
+        """How many trails ``_cleanup(now, days)`` would delete (for dry runs)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot count expired trails")
 
     @abc.abstractmethod
     def _list(self, filter: TrailFilter, limit: int, cursor: str | None) -> Page: ...

@@ -122,23 +122,33 @@ class MemoryStore(Store):
             self._trails[message_id] = new
             return new
 
+    def _past_cutoff(self, now: datetime, days: float) -> list[str]:
+        """Message ids of trails whose ``timestamp`` is strictly older than their cutoff."""
+        cutoffs = {
+            pid: now - timedelta(days=p.retention_days)
+            for pid, p in self._projects.items()
+            if p.retention_days is not None
+        }
+        default = now - timedelta(days=days)
+        out = []
+        for mid, t in self._trails.items():
+            assert t.timestamp is not None
+            limit = cutoffs.get(t.project_id, default) if t.project_id is not None else default
+            if t.timestamp < limit:
+                out.append(mid)
+        return out
+
     def _cleanup(self, now: datetime, days: float) -> int:
-        cutoff = now - timedelta(days=days)
         with self._lock:
-            doomed = []
-            for mid, t in self._trails.items():
-                assert t.timestamp is not None
-                override = (
-                    self._projects[t.project_id].retention_days
-                    if t.project_id in self._projects
-                    else None
-                )
-                limit = now - timedelta(days=override) if override is not None else cutoff
-                if t.timestamp < limit:
-                    doomed.append(mid)
+            doomed = self._past_cutoff(now, days)
             for mid in doomed:
                 del self._trails[mid]
+            self.evicted += len(doomed)
             return len(doomed)
+
+    def _count_expired(self, now: datetime, days: float) -> int:
+        with self._lock:
+            return len(self._past_cutoff(now, days))
 
     def _matching(self, f: TrailFilter) -> list[AuditTrail]:
         now = self.clock()

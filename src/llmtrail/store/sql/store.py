@@ -7,7 +7,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, and_, delete, exc, func, or_, select, update
@@ -35,6 +35,7 @@ from llmtrail.analytics import Usage, Window
 from llmtrail.store.base import Store
 from llmtrail.store.cursor import decode_cursor, encode_cursor
 from llmtrail.store.sql import analytics as sql_analytics
+from llmtrail.store.sql import cleanup as sql_cleanup
 from llmtrail.store.sql import dialects
 from llmtrail.store.sql.rows import (
     combine,
@@ -87,8 +88,16 @@ def _short(e: BaseException) -> str:
 class SQLStore(Store):
     """Trails in SQLite (the embedded default) or PostgreSQL (production)."""
 
-    def __init__(self, engine: Engine, *, rollup_retention_days: int = 400, **kw: Any) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        rollup_retention_days: int = 400,
+        cleanup_batch_size: int = 5_000,
+        **kw: Any,
+    ) -> None:
         super().__init__(**kw)
+        self.cleanup_batch_size = cleanup_batch_size
         self.engine = engine
         self.dialect = engine.dialect.name
         self.backend = "postgresql" if self.dialect == "postgresql" else "sqlite"
@@ -235,48 +244,12 @@ class SQLStore(Store):
 
     @_db_errors
     def _cleanup(self, now: datetime, days: float) -> int:
-        batch = 5_000
-        deleted = 0
-        with self._read() as conn:
-            overrides = {
-                r.id: r.retention_days
-                for r in conn.execute(
-                    select(projects.c.id, projects.c.retention_days).where(
-                        projects.c.retention_days.is_not(None)
-                    )
-                )
-            }
-        conditions = [
-            and_(
-                audit_trails.c.project_id.not_in(sorted(overrides))
-                if overrides
-                else audit_trails.c.id.is_not(None),
-                audit_trails.c.timestamp < now - timedelta(days=days),
-            )
-        ]
-        conditions += [
-            and_(
-                audit_trails.c.project_id == pid, audit_trails.c.timestamp < now - timedelta(days=d)
-            )
-            for pid, d in overrides.items()
-        ]
-        for cond in conditions:
-            while True:
-                with self._write() as conn:
-                    ids = select(audit_trails.c.id).where(cond).limit(batch).scalar_subquery()
-                    n = conn.execute(
-                        delete(audit_trails).where(audit_trails.c.id.in_(ids))
-                    ).rowcount
-                deleted += n
-                if n < batch:
-                    break
-        with self._write() as conn:
-            conn.execute(
-                delete(usage_rollups).where(
-                    usage_rollups.c.bucket < now - timedelta(days=self.rollup_retention_days)
-                )
-            )
-        return deleted
+        # Bounded batches, each its own transaction: see store/sql/cleanup.py.
+        return sql_cleanup.delete_expired(self, now, days)
+
+    @_db_errors
+    def _count_expired(self, now: datetime, days: float) -> int:
+        return sql_cleanup.count_expired(self, now, days)
 
     @_db_errors
     def _usage(self, project_id: str, window: Window) -> list[Usage]:

@@ -1,0 +1,194 @@
+"""Retention cleanup in the SQL backend: bounded batches, each its own short transaction.
+
+A purge of any size (ten million rows) runs as a sequence of ``DELETE … WHERE id IN (SELECT id
+… ORDER BY timestamp LIMIT batch)`` statements, each committed on its own, so concurrent inserts
+and reads are never blocked for long and memory stays bounded by one batch. Each batch starts
+where the previous one stopped (a keyset on ``timestamp``), so it never rescans the dead index
+entries left behind. On PostgreSQL the batch selects its rows ``FOR UPDATE SKIP LOCKED``: two
+cleanups running at once (the scheduler and a cron job) share the work instead of waiting on, or
+deadlocking with, each other. Usage rollups are NOT decremented: aggregates outlive raw
+retention; only rollup buckets older than ``rollup_retention_days`` are deleted.
+
+Also here: the small key/value facts replicas share through the ``store_state`` table (the last
+cleanup run, the last scheduler tick done).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, and_, delete, func, select, true, tuple_
+from sqlalchemy.engine import Engine
+
+from llmtrail.store.sql import dialects
+from llmtrail.store.sql.schema import audit_trails, projects, store_state, usage_rollups
+
+if TYPE_CHECKING:
+    from llmtrail.store.sql.store import SQLStore
+
+log = logging.getLogger("llmtrail.retention")
+PROGRESS_EVERY = 5.0  # seconds between progress log lines
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Trails matching ``where`` are kept for ``days``: the default or a project's override."""
+
+    label: str
+    days: float
+    where: ColumnElement[bool]
+
+
+def _rules(conn: Any, days: float) -> list[Rule]:
+    overrides = {
+        r.id: r.retention_days
+        for r in conn.execute(
+            select(projects.c.id, projects.c.retention_days).where(
+                projects.c.retention_days.is_not(None)
+            )
+        )
+    }
+    default: ColumnElement[bool] = (
+        audit_trails.c.project_id.not_in(sorted(overrides)) if overrides else true()
+    )
+    rules = [Rule("default", days, default)]
+    rules += [
+        Rule(f"project {pid}", d, audit_trails.c.project_id == pid)
+        for pid, d in sorted(overrides.items())
+    ]
+    return rules
+
+
+def count_expired(store: SQLStore, now: datetime, days: float) -> int:
+    """How many trails a cleanup at ``now`` would delete (a dry run: nothing is written)."""
+    total = 0
+    with store.engine.connect() as conn:
+        for rule in _rules(conn, days):
+            cutoff = now - timedelta(days=rule.days)
+            q = (
+                select(func.count())
+                .select_from(audit_trails)
+                .where(rule.where, audit_trails.c.timestamp < cutoff)
+            )
+            total += int(conn.execute(q).scalar_one())
+    return total
+
+
+def delete_expired(
+    store: SQLStore,
+    now: datetime,
+    days: float,
+    *,
+    batch: int | None = None,
+    pause: Callable[[float], None] | None = None,
+) -> int:
+    """Delete trails older than their retention at ``now`` (strictly older than the cutoff),
+    batch by batch; then rollup buckets past ``rollup_retention_days``. Returns trails deleted.
+    """
+    size = batch or store.cleanup_batch_size
+    # SQLite has one writer: leave gaps between batches so waiting inserts get their turn.
+    yield_between = pause or (_sqlite_pause if store.dialect == "sqlite" else None)
+    with store.engine.connect() as conn:
+        rules = _rules(conn, days)
+    deleted = 0
+    started = last_log = time.monotonic()
+    for rule in rules:
+        cutoff = now - timedelta(days=rule.days)
+        for n, elapsed in _delete_rule(store, rule.where, cutoff, size):
+            deleted += n
+            if yield_between is not None:
+                yield_between(elapsed)
+            if time.monotonic() - last_log >= PROGRESS_EVERY:
+                last_log = time.monotonic()
+                log.info(
+                    "cleanup progress: %d trails deleted so far (%s, cutoff %s), %.1f s",
+                    deleted,
+                    rule.label,
+                    cutoff.isoformat(),
+                    last_log - started,
+                )
+    rollups = delete_old_rollups(store, now, size)
+    if rollups:
+        log.info("cleanup: %d usage rollup buckets past the rollup retention deleted", rollups)
+    return deleted
+
+
+def _sqlite_pause(elapsed: float) -> None:
+    time.sleep(min(0.05, max(0.002, elapsed)))
+
+
+def _delete_rule(
+    store: SQLStore, where: ColumnElement[bool], cutoff: datetime, size: int
+) -> Iterator[tuple[int, float]]:
+    """Yield (rows deleted, seconds taken) per batch until the rule has nothing left."""
+    t = audit_trails.c
+    low: datetime | None = None
+    while True:
+        began = time.monotonic()
+        cond = and_(where, t.timestamp < cutoff)
+        if low is not None:
+            cond = and_(cond, t.timestamp >= low)
+        pick = (
+            select(t.id)
+            .where(cond)
+            .order_by(t.timestamp)
+            .limit(size)
+            .with_for_update(skip_locked=True)  # PostgreSQL only; SQLite ignores it
+        )
+        stmt = delete(audit_trails).where(t.id.in_(pick.scalar_subquery())).returning(t.timestamp)
+        n = 0
+        with store.engine.execution_options(**dialects.write_options(store.dialect)).begin() as c:
+            for ts in c.execute(stmt).scalars():
+                n += 1
+                if low is None or ts > low:
+                    low = ts
+        yield n, time.monotonic() - began
+        if n < size:
+            return
+
+
+def delete_old_rollups(store: SQLStore, now: datetime, size: int) -> int:
+    """Delete usage rollup buckets older than the rollup retention, in batches."""
+    cutoff = now - timedelta(days=store.rollup_retention_days)
+    r = usage_rollups.c
+    total = 0
+    while True:
+        oldest = (
+            select(r.project_id, r.bucket, r.model)
+            .where(r.bucket < cutoff)
+            .order_by(r.bucket)
+            .limit(size)
+        )
+        stmt = delete(usage_rollups).where(tuple_(r.project_id, r.bucket, r.model).in_(oldest))
+        with store.engine.execution_options(**dialects.write_options(store.dialect)).begin() as c:
+            n = c.execute(stmt).rowcount
+        total += n
+        if n < size:
+            return total
+
+
+# -- shared state -------------------------------------------------------------------------------
+
+
+def read_state(engine: Engine, key: str) -> Any:
+    """The JSON value stored under ``key`` in ``store_state``, or None."""
+    with engine.connect() as conn:
+        return conn.execute(
+            select(store_state.c.value).where(store_state.c.key == key)
+        ).scalar_one_or_none()
+
+
+def write_state(engine: Engine, key: str, value: Any, now: datetime) -> None:
+    """Store ``value`` (JSON) under ``key``, replacing what was there."""
+    dialect = engine.dialect.name
+    ins = dialects.insert(dialect, store_state).values(key=key, value=value, updated_at=now)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["key"], set_={"value": ins.excluded.value, "updated_at": now}
+    )
+    with engine.execution_options(**dialects.write_options(dialect)).begin() as conn:
+        conn.execute(stmt)
