@@ -1,0 +1,44 @@
+"""``llmtrail cleanup``: delete trails past their retention (for system cron or a CronJob)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from llmtrail.cli.app import app, fail, settings
+from llmtrail.errors import AuditTrailError
+
+URL_OPTION = typer.Option(None, "--url", help="Database URL (default: DATABASE_URL).")
+
+
+@app.command()
+def cleanup(
+    days: float | None = typer.Option(
+        None,
+        "--days",
+        help="Delete trails older than this many days (default: AUDIT_TRAIL_RETENTION_DAYS); "
+        "projects with their own retention keep theirs.",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Only count the trails that would be deleted."
+    ),
+    url: str | None = URL_OPTION,
+) -> None:
+    """Delete audit trails older than the retention, in small batches; prints
+    {"deletedCount": n, "backend": …}. Safe to run while the server and its scheduler run."""
+    from llmtrail.retention import run_cleanup
+    from llmtrail.store import open_store
+
+    s = settings()
+    try:
+        store = open_store(url, settings=s)
+    except AuditTrailError as e:
+        fail(str(e))
+    try:
+        result = run_cleanup(store, days, dry_run=dry_run, trigger="cli")
+    except AuditTrailError as e:
+        fail(str(e))
+    finally:
+        store.close()
+    typer.echo(json.dumps(result.to_wire()))
