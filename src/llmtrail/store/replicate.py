@@ -1,0 +1,214 @@
+"""Putting one store's records into another, idempotently: the shared core of dual mode,
+``llmtrail copy`` and ``llmtrail import``.
+
+Every write here is an *upsert with last-writer-wins on ``updatedAt``*: a trail that is
+missing is inserted with its ids and timestamps kept; one that is present with the same
+content is left alone; one that differs is overwritten only when the incoming copy is at
+least as new (so a slow copy can never undo a newer dual write). Running any of these twice
+changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+
+from llmtrail.errors import (
+    AuditTrailError,
+    ConflictError,
+    FieldError,
+    NotFoundError,
+    ValidationError,
+)
+from llmtrail.model import ApiKey, AuditTrail, Project, StoreOutcome
+from llmtrail.model.wire import dumps, trail_to_wire
+from llmtrail.store.base import Store
+from llmtrail.store.memory import MemoryStore
+
+
+def canonical(t: AuditTrail) -> str:
+    """The canonical JSON text of a trail (sorted keys, exact decimals)."""
+    return dumps(trail_to_wire(t), sort_keys=True, separators=(",", ":"))
+
+
+def checksum(t: AuditTrail) -> bytes:
+    """A content checksum of every field of a trail (16 bytes of SHA-256)."""
+    return hashlib.sha256(canonical(t).encode()).digest()[:16]
+
+
+def diff_fields(a: AuditTrail, b: AuditTrail) -> list[str]:
+    """The JSON names of the fields that differ between two trails."""
+    wa, wb = trail_to_wire(a), trail_to_wire(b)
+    return sorted(k for k in wa if dumps(wa[k], sort_keys=True) != dumps(wb[k], sort_keys=True))
+
+
+@dataclasses.dataclass
+class PutStats:
+    """What a batch of puts did."""
+
+    created: int = 0
+    unchanged: int = 0
+    overwritten: int = 0
+    stale: int = 0
+
+    def add(self, other: PutStats) -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+def put_trails(store: Store, trails: Sequence[AuditTrail]) -> PutStats:
+    """Upsert trails (ids, timestamps, cost source kept) in one batched insert.
+
+    Raises the first error that is not a content conflict (e.g. ``UnavailableError``);
+    a ``ValidationError`` names the offending trail's messageId.
+    """
+    stats = PutStats()
+    if not trails:
+        return stats
+    latest: dict[str, AuditTrail] = {}
+    for t in trails:  # a later snapshot of the same trail supersedes an earlier one
+        latest.pop(t.message_id, None)
+        latest[t.message_id] = t
+    batch = list(latest.values())
+    prepared = []
+    for t in batch:
+        try:
+            prepared.append(store.prepare(t, trusted=True))
+        except ValidationError as e:
+            raise ValidationError(
+                [FieldError(f"{t.message_id}: {f.field}", f.message) for f in e.errors]
+            ) from None
+    results = store._insert_many(prepared)
+    for t, r in zip(batch, results, strict=True):
+        if isinstance(r, StoreOutcome):
+            if r.created:
+                stats.created += 1
+            elif canonical(r.trail) == canonical(t):
+                stats.unchanged += 1
+            elif _overwrite(store, t):
+                stats.overwritten += 1
+            else:
+                stats.stale += 1
+        elif isinstance(r, ConflictError):
+            if _overwrite(store, t):
+                stats.overwritten += 1
+            else:
+                stats.stale += 1
+        else:
+            raise r
+    return stats
+
+
+def put_trail(store: Store, trail: AuditTrail) -> PutStats:
+    """Upsert one trail (see ``put_trails``)."""
+    return put_trails(store, [trail])
+
+
+def _overwrite(store: Store, incoming: AuditTrail) -> bool:
+    """Replace a stored trail by ``incoming`` unless the stored one is newer; True if written."""
+    written = False
+
+    def change(old: AuditTrail) -> AuditTrail:
+        nonlocal written
+        if old.updated_at and incoming.updated_at and incoming.updated_at < old.updated_at:
+            return old
+        written = canonical(old) != canonical(incoming)
+        return incoming
+
+    for _ in range(3):
+        try:
+            store._update(incoming.message_id, change, None)
+            return written
+        except NotFoundError:  # deleted in between: insert it again
+            outcome = store._insert_many([store.prepare(incoming, trusted=True)])[0]
+            if isinstance(outcome, StoreOutcome):
+                return True
+            if not isinstance(outcome, ConflictError):
+                raise outcome from None
+    raise ConflictError(f"messageId {incoming.message_id!r} keeps changing; try again")
+
+
+# -- projects and keys -------------------------------------------------------------------------
+
+
+def put_project(store: Store, project: Project) -> bool:
+    """Create or correct a project (name, retention, createdAt); True if anything changed."""
+    existing = store.get_project(project.id)
+    if existing is None:
+        try:
+            store._create_project(project)
+            return True
+        except ConflictError:
+            existing = store.get_project(project.id)
+            if existing is None:
+                raise
+    if existing == project:
+        return False
+    _set_project(store, project)
+    return True
+
+
+def _set_project(store: Store, project: Project) -> None:
+    from llmtrail.store.sql.schema import projects
+    from llmtrail.store.sql.store import SQLStore
+
+    if isinstance(store, MemoryStore):
+        with store._lock:
+            store._projects[project.id] = project
+    elif isinstance(store, SQLStore):
+        with store._write() as conn:
+            conn.execute(
+                update(projects)
+                .where(projects.c.id == project.id)
+                .values(
+                    name=project.name,
+                    retention_days=project.retention_days,
+                    created_at=project.created_at,
+                )
+            )
+    else:
+        raise AuditTrailError(f"cannot update projects of a {type(store).__name__}")
+
+
+def key_records(store: Store) -> list[tuple[ApiKey, str]]:
+    """Every API key of a store with its secret's hash (never the secret)."""
+    from llmtrail.store.sql.schema import api_keys
+    from llmtrail.store.sql.store import SQLStore, _row_to_key
+
+    if isinstance(store, MemoryStore):
+        with store._lock:
+            return list(store._keys.values())
+    if isinstance(store, SQLStore):
+        with store._read() as conn:
+            rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at)).mappings()
+            return [(_row_to_key(r), str(r["key_hash"])) for r in rows]
+    raise AuditTrailError(f"cannot read keys of a {type(store).__name__}")
+
+
+def put_key(store: Store, record: ApiKey, digest: str) -> bool:
+    """Create or update an API key by its record and hash, so the same secret works on both
+    stores; True if anything changed."""
+    from llmtrail.store.sql import dialects
+    from llmtrail.store.sql.schema import api_keys
+    from llmtrail.store.sql.store import SQLStore
+
+    if isinstance(store, MemoryStore):
+        with store._lock:
+            if store._keys.get(record.id) == (record, digest):
+                return False
+            store._keys[record.id] = (record, digest)
+            return True
+    if isinstance(store, SQLStore):
+        row: dict[str, Any] = {**dataclasses.asdict(record), "key_hash": digest}
+        with store._write() as conn:
+            ins = dialects.insert(store.dialect, api_keys)
+            stmt = ins.on_conflict_do_update(
+                index_elements=["id"], set_={"revoked_at": ins.excluded.revoked_at}
+            )
+            conn.execute(stmt, row)
+        return True
+    raise AuditTrailError(f"cannot write keys of a {type(store).__name__}")
