@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from llmtrail.config import Settings
@@ -24,6 +25,7 @@ class Api:
 
     client: TestClient
     store: Store
+    app: FastAPI
 
     @property
     def admin(self) -> dict[str, str]:
@@ -67,7 +69,7 @@ def make_api(url: str, **settings: Any) -> Iterator[Api]:
     app = create_app(store, s)
     try:
         with TestClient(app) as client:
-            yield Api(client, store)
+            yield Api(client, store, app)
     finally:
         store.close()
 
