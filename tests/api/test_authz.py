@@ -65,7 +65,7 @@ def two_projects(api: Api) -> tuple[Api, dict[str, str], dict[str, str], dict[st
 
 
 def test_matrix(two_projects: Any) -> None:
-    api, key_a, key_b, revoked, key_id = two_projects
+    api, key_a, _key_b, revoked, key_id = two_projects
     values = {"projectId": "proj-b", "messageId": "b-1", "keyId": key_id}
     callers = {
         "key of A": (key_a, 403),
@@ -98,7 +98,7 @@ def test_matrix(two_projects: Any) -> None:
 
 
 def test_admin_only_routes_refuse_project_keys(two_projects: Any) -> None:
-    api, key_a, key_b, _, key_id = two_projects
+    api, _key_a, key_b, _, key_id = two_projects
     before = api.snapshot()
     c = api.client
     for r in (
@@ -134,7 +134,9 @@ def test_own_project_routes_cannot_reach_other_trails(two_projects: Any) -> None
     r = api.post("proj-a", trail("b-1"), key_a)
     assert_problem(r, 409)
     assert SECRET_TEXT not in r.text and "proj-b" not in r.text
-    r = c.post("/api/projects/proj-a/audit-trails/batch", json={"items": [trail("b-1")]}, headers=key_a)
+    r = c.post(
+        "/api/projects/proj-a/audit-trails/batch", json={"items": [trail("b-1")]}, headers=key_a
+    )
     assert r.json()["items"][0]["status"] == 409 and SECRET_TEXT not in r.text
     # a body naming project B is refused on A's route
     assert_problem(api.post("proj-a", trail("a-2", projectId="proj-b"), key_a), 422)
