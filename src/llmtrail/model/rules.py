@@ -154,7 +154,7 @@ def timestamp(errs: Errors, field: str, v: object) -> datetime | None:
     """An RFC 3339 instant with an explicit offset, returned in UTC."""
     if isinstance(v, str):
         s = v.strip()
-        if len(s) < 19 or s[10] not in "Tt ":
+        if len(s) < 19 or s[10] not in "Tt " or _CONTROL_RE.search(s) or not s.isascii():
             errs.add(field, "must be an RFC 3339 date-time with an offset")
             return None
         try:
