@@ -1,0 +1,72 @@
+"""The analytics dashboard page (SPEC §4) and its static assets, served by the app itself.
+
+The page is public HTML holding no data: it asks for a project or admin key (kept in the
+browser's sessionStorage) and calls the analytics API with it. Every asset comes from the
+package (``server/static``, with Chart.js vendored under ``static/vendor``); the
+Content-Security-Policy forbids loading anything from elsewhere.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.responses import Response
+
+from llmtrail import __version__
+from llmtrail.errors import NotFoundError, ValidationError
+from llmtrail.model import rules
+
+router = APIRouter(tags=["dashboard"], include_in_schema=False)
+HERE = Path(__file__).resolve().parent.parent
+STATIC = HERE / "static"
+_env = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(("html",)),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+
+
+@router.get("/projects/{projectId}/dashboard", response_class=HTMLResponse)
+async def dashboard(
+    project_id: Annotated[str, PathParam(alias="projectId")],
+) -> Response:
+    """The dashboard of one project (the page itself asks for a key before showing data)."""
+    errs = rules.Errors()
+    pid = rules.project_id(errs, "projectId", project_id)
+    if errs or pid is None:
+        raise ValidationError(errs.items)
+    html = _env.get_template("dashboard.html").render(project_id=pid, version=__version__)
+    return HTMLResponse(html, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+
+
+@router.get("/static/dashboard/{path:path}")
+async def static_file(path: str) -> Response:
+    """A file of the dashboard's assets (never anything outside ``server/static``)."""
+    target = (STATIC / path).resolve()
+    if not target.is_relative_to(STATIC) or not target.is_file():
+        raise NotFoundError(f"no static file {path!r}")
+    media = _TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0]
+    return FileResponse(
+        target,
+        media_type=media or "application/octet-stream",
+        headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"},
+    )
