@@ -1,0 +1,504 @@
+"""The recording machinery shared by the SDK integrations.
+
+A ``Recorder`` writes to a *sink*: a local ``Store``, an ``AsyncStore``, or a remote server
+through ``TrailClient``/``AsyncTrailClient``. Each LLM call is one ``Call``: a ``pending``
+placeholder when it starts, ``completed`` (tokens, reasoning, raw usage) or ``failed`` (with
+``metadata.error``) when it ends. Recording never breaks the caller's LLM call: its errors are
+logged, and the call's own result or exception passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import inspect
+import logging
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+)
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from llmtrail.errors import ValidationError
+from llmtrail.ids import uuid7
+from llmtrail.model import rules
+from llmtrail.model.types import MetadataValue, TokenUsage
+from llmtrail.pricing.usage import UsageError, raw_usage_metadata
+
+log = logging.getLogger("llmtrail.integrations")
+MAX_ERROR_TEXT = 1_000
+
+
+class TrailSink(Protocol):
+    """Where trails go (sync): ``Store`` and ``TrailClient`` have these methods."""
+
+    def create_placeholder(
+        self,
+        message_id: str,
+        model: str,
+        context_layers: int = 0,
+        project_id: str | None = None,
+        **extra: Any,
+    ) -> Any: ...
+
+    def update(self, message_id: str, **fields: Any) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """Per-call trail options (set with ``trail_options``)."""
+
+    message_id: str | None = None
+    context_layers: int | None = None
+    project_id: str | None = None
+    metadata: Mapping[str, MetadataValue] | None = None
+
+
+_OPTIONS: contextvars.ContextVar[CallOptions | None] = contextvars.ContextVar(
+    "llmtrail_call_options", default=None
+)
+#: keyword arguments the wrapped SDK methods accept (and remove) besides their own
+OPTION_KWARGS = {
+    "llmtrail_message_id": "message_id",
+    "llmtrail_context_layers": "context_layers",
+    "llmtrail_project_id": "project_id",
+    "llmtrail_metadata": "metadata",
+}
+
+
+@contextlib.contextmanager
+def trail_options(
+    *,
+    message_id: str | None = None,
+    context_layers: int | None = None,
+    project_id: str | None = None,
+    metadata: Mapping[str, MetadataValue] | None = None,
+) -> Iterator[CallOptions]:
+    """Options for the instrumented calls made inside the block (e.g. the message id)."""
+    opts = CallOptions(message_id, context_layers, project_id, metadata)
+    token = _OPTIONS.set(opts)
+    try:
+        yield opts
+    finally:
+        _OPTIONS.reset(token)
+
+
+def pop_options(kwargs: dict[str, Any]) -> CallOptions:
+    """The call's options: ``llmtrail_*`` keyword arguments (removed) over ``trail_options``."""
+    base = _OPTIONS.get() or CallOptions()
+    given = {OPTION_KWARGS[k]: kwargs.pop(k) for k in list(kwargs) if k in OPTION_KWARGS}
+    if not given:
+        return base
+    merged: dict[str, Any] = {
+        "message_id": base.message_id,
+        "context_layers": base.context_layers,
+        "project_id": base.project_id,
+        "metadata": base.metadata,
+    }
+    merged.update(given)
+    return CallOptions(**merged)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What an LLM call produced, as far as the trail is concerned."""
+
+    tokens: TokenUsage | None = None
+    reasoning: list[str] | None = None
+    metadata: dict[str, MetadataValue] = field(default_factory=dict)
+    #: the upstream reported usage that cannot be right (negative, absurd, inconsistent)
+    usage_error: str | None = None
+    #: the upstream reported a failure inside an otherwise successful response or stream
+    error: str | None = None
+
+
+def usage_outcome(
+    provider: str,
+    api: str,
+    usage: object,
+    normalise: Callable[[object], TokenUsage],
+    *,
+    reasoning: list[str] | None = None,
+    response_model: object = None,
+) -> Outcome:
+    """The outcome of a call whose provider reported ``usage`` (raw usage kept in metadata)."""
+    meta: dict[str, MetadataValue] = {"llm.provider": provider, "llm.api": api}
+    if isinstance(response_model, str) and response_model:
+        meta["llm.response_model"] = response_model[: rules.MAX_METADATA_STRING]
+    if usage is None:
+        meta["usage.missing"] = True
+        return Outcome(reasoning=reasoning, metadata=meta)
+    meta.update(raw_usage_metadata(provider, api, usage))
+    try:
+        tokens = normalise(usage)
+    except UsageError as e:
+        return Outcome(metadata=meta, usage_error=str(e))
+    return Outcome(tokens=tokens, reasoning=reasoning, metadata=meta)
+
+
+def is_async_sink(sink: object) -> bool:
+    return inspect.iscoroutinefunction(getattr(sink, "update", None))
+
+
+class Recorder:
+    """Records LLM calls into a sink (``Store``, ``AsyncStore``, ``TrailClient``…)."""
+
+    def __init__(
+        self,
+        sink: Any = None,
+        *,
+        project_id: str | None = None,
+        context_layers: int = 0,
+        metadata: Mapping[str, MetadataValue] | None = None,
+    ) -> None:
+        self._sink = sink
+        self.project_id = project_id
+        self.context_layers = context_layers
+        self.metadata = dict(metadata or {})
+
+    @property
+    def sink(self) -> Any:
+        if self._sink is None:
+            from llmtrail.default import default_store
+
+            self._sink = default_store()
+        return self._sink
+
+    @property
+    def is_async(self) -> bool:
+        return is_async_sink(self._sink)
+
+    def call(self, model: str, options: CallOptions | None = None) -> Call:
+        """A new call of ``model`` (not yet started)."""
+        opts = options or _OPTIONS.get() or CallOptions()
+        meta: dict[str, MetadataValue] = {**self.metadata, **(opts.metadata or {})}
+        return Call(
+            self,
+            message_id=opts.message_id or uuid7(),
+            model=model if isinstance(model, str) and model else "unknown",
+            context_layers=(
+                opts.context_layers if opts.context_layers is not None else self.context_layers
+            ),
+            project_id=opts.project_id or self.project_id,
+            metadata=meta,
+        )
+
+    @contextlib.contextmanager
+    def track(self, model: str, **options: Any) -> Iterator[Call]:
+        """Record a call made by any code: ``with recorder.track("gpt-4o") as call: …``.
+
+        Call ``call.complete(tokens=…, reasoning=…)`` inside the block; an exception marks
+        the trail ``failed`` (and propagates); leaving without ``complete`` completes it.
+        """
+        c = self.call(model, CallOptions(**options))
+        c.start()
+        try:
+            yield c
+        except BaseException as e:
+            c.fail(describe(e))
+            raise
+        if not c.finished:
+            c.complete(Outcome())
+
+    @contextlib.asynccontextmanager
+    async def atrack(self, model: str, **options: Any) -> AsyncIterator[Call]:
+        """``track`` for async code: ``async with recorder.atrack("gpt-4o") as call: …``."""
+        c = self.call(model, CallOptions(**options))
+        await c.astart()
+        try:
+            yield c
+        except BaseException as e:
+            await c.afail(describe(e))
+            raise
+        if not c.finished:
+            await c.acomplete(Outcome())
+
+
+def describe(error: BaseException) -> str:
+    """A short, single-line reason for ``metadata.error``."""
+    text = f"{type(error).__name__}: {error}".replace("\n", " ")
+    return text[:MAX_ERROR_TEXT]
+
+
+class Call:
+    """One recorded LLM call: ``start`` → ``complete`` or ``fail`` (sync or ``a``-prefixed)."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        *,
+        message_id: str,
+        model: str,
+        context_layers: int,
+        project_id: str | None,
+        metadata: dict[str, MetadataValue],
+    ) -> None:
+        self.recorder = recorder
+        self.message_id = message_id
+        self.model = model
+        self.context_layers = context_layers
+        self.project_id = project_id
+        self.metadata = metadata
+        self.started = False
+        self.finished = False
+
+    # -- the steps, as (method name, args, kwargs) so sync and async share them -------------
+
+    def _start_args(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+        extra: dict[str, Any] = {}
+        if self.metadata:
+            extra["metadata"] = _capped_metadata(self.metadata)
+        args = (self.message_id, self.model, self.context_layers, self.project_id)
+        return "create_placeholder", args, extra
+
+    def _complete_args(self, outcome: Outcome) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "status": "completed",
+            "metadata": _capped_metadata({**outcome.metadata, **self.metadata}),
+        }
+        if outcome.tokens is not None:
+            fields["tokens"] = outcome.tokens
+        if outcome.reasoning:
+            fields["reasoning"] = cap_reasoning(outcome.reasoning)
+        return fields
+
+    def _fail_args(self, reason: str, extra: Mapping[str, MetadataValue]) -> dict[str, Any]:
+        meta = {**extra, **self.metadata, "error": reason[:MAX_ERROR_TEXT]}
+        return {"status": "failed", "metadata": _capped_metadata(meta)}
+
+    # -- sync ------------------------------------------------------------------------------------
+
+    def _run(self, name: str, *args: Any, **kwargs: Any) -> bool:
+        try:
+            getattr(self.recorder.sink, name)(*args, **kwargs)
+            return True
+        except ValidationError:
+            raise
+        except Exception as e:
+            log.warning("llmtrail: could not record %s for %s: %s", name, self.message_id, e)
+            return False
+
+    def start(self) -> None:
+        """Create the ``pending`` placeholder (errors are logged, never raised)."""
+        name, args, kw = self._start_args()
+        try:
+            self.started = self._run(name, *args, **kw)
+        except ValidationError as e:
+            log.warning("llmtrail: placeholder for %s rejected: %s", self.message_id, e)
+
+    def complete(self, outcome: Outcome | None = None, **kw: Any) -> None:
+        """Mark the trail ``completed`` with tokens/reasoning (or ``failed`` if usage is bad)."""
+        outcome = outcome or Outcome(**kw)
+        if self.finished:
+            return
+        self.finished = True
+        if outcome.error is not None or outcome.usage_error is not None:
+            self._fail(_failure(outcome), outcome.metadata)
+            return
+        try:
+            self._run("update", self.message_id, **self._complete_args(outcome))
+        except ValidationError as e:
+            self._fail(f"invalid usage from upstream: {e}", outcome.metadata)
+
+    def fail(self, reason: str, metadata: Mapping[str, MetadataValue] | None = None) -> None:
+        """Mark the trail ``failed`` with ``metadata.error = reason`` (once)."""
+        if self.finished:
+            return
+        self.finished = True
+        self._fail(reason, metadata)
+
+    def _fail(self, reason: str, metadata: Mapping[str, MetadataValue] | None) -> None:
+        try:
+            self._run("update", self.message_id, **self._fail_args(reason, metadata or {}))
+        except ValidationError as e:
+            log.warning("llmtrail: could not mark %s failed: %s", self.message_id, e)
+
+    # -- async -----------------------------------------------------------------------------------
+
+    async def _arun(self, name: str, *args: Any, **kwargs: Any) -> bool:
+        sink = self.recorder.sink
+        try:
+            if is_async_sink(sink):
+                await getattr(sink, name)(*args, **kwargs)
+            else:
+                fn = functools.partial(getattr(sink, name), *args, **kwargs)
+                await asyncio.to_thread(fn)
+            return True
+        except ValidationError:
+            raise
+        except Exception as e:
+            log.warning("llmtrail: could not record %s for %s: %s", name, self.message_id, e)
+            return False
+
+    async def astart(self) -> None:
+        """``start`` without blocking the event loop."""
+        name, args, kw = self._start_args()
+        try:
+            self.started = await self._arun(name, *args, **kw)
+        except ValidationError as e:
+            log.warning("llmtrail: placeholder for %s rejected: %s", self.message_id, e)
+
+    async def acomplete(self, outcome: Outcome | None = None, **kw: Any) -> None:
+        """``complete`` without blocking the event loop."""
+        outcome = outcome or Outcome(**kw)
+        self.finished = True
+        if outcome.usage_error is not None:
+            await self.afail(
+                f"invalid usage from upstream: {outcome.usage_error}", outcome.metadata
+            )
+            return
+        try:
+            await self._arun("update", self.message_id, **self._complete_args(outcome))
+        except ValidationError as e:
+            await self.afail(f"invalid usage from upstream: {e}", outcome.metadata)
+
+    async def afail(self, reason: str, metadata: Mapping[str, MetadataValue] | None = None) -> None:
+        """``fail`` without blocking the event loop."""
+        self.finished = True
+        try:
+            await self._arun("update", self.message_id, **self._fail_args(reason, metadata or {}))
+        except ValidationError as e:
+            log.warning("llmtrail: could not mark %s failed: %s", self.message_id, e)
+
+
+def _failure(outcome: Outcome) -> str:
+    if outcome.error is not None:
+        return outcome.error
+    return f"invalid usage from upstream: {outcome.usage_error}"
+
+
+def _capped_metadata(meta: Mapping[str, MetadataValue]) -> dict[str, MetadataValue]:
+    out: dict[str, MetadataValue] = {}
+    for k, v in meta.items():
+        if len(out) >= rules.MAX_METADATA_KEYS:
+            break
+        if isinstance(v, str) and len(v) > rules.MAX_METADATA_STRING:
+            v = v[: rules.MAX_METADATA_STRING - 1] + "…"
+        out[k] = v
+    return out
+
+
+def cap_reasoning(items: list[str]) -> list[str]:
+    """Reasoning texts trimmed to the trail limits (1,000 items, 1,000,000 bytes in all)."""
+    out: list[str] = []
+    budget = rules.MAX_REASONING_BYTES
+    for text in items[: rules.MAX_REASONING_ITEMS]:
+        data = text.encode("utf-8", "replace")
+        if len(data) > budget:
+            out.append(data[:budget].decode("utf-8", "ignore"))
+            break
+        out.append(data.decode("utf-8"))
+        budget -= len(data)
+    return out
+
+
+class Accumulator(Protocol):
+    """Collects a stream's items into an ``Outcome``."""
+
+    done: bool
+
+    def add(self, item: Any) -> None: ...
+
+    def outcome(self) -> Outcome: ...
+
+
+def safe_outcome(make: Callable[[], Outcome]) -> Outcome:
+    """``make()``, with bad upstream usage turned into ``usage_error`` (never raised)."""
+    try:
+        return make()
+    except UsageError as e:
+        return Outcome(usage_error=str(e))
+    except Exception as e:
+        log.warning("llmtrail: could not read the call's usage: %s", e)
+        return Outcome(usage_error=f"unreadable usage: {describe(e)}")
+
+
+CLOSED_EARLY = "stream closed by the caller before it ended"
+
+
+def watch_stream(it: Iterator[Any], call: Call, acc: Accumulator) -> Generator[Any, None, None]:
+    """Yield ``it``'s items unchanged, completing or failing ``call`` when the stream ends."""
+    try:
+        for item in it:
+            try:
+                acc.add(item)
+            except Exception as e:  # a recording bug must not break the caller's stream
+                log.warning("llmtrail: could not read a stream event: %s", e)
+            yield item
+    except GeneratorExit:
+        if acc.done:
+            call.complete(safe_outcome(acc.outcome))
+        else:
+            call.fail(CLOSED_EARLY)
+        raise
+    except BaseException as e:
+        call.fail(f"stream broke: {describe(e)}")
+        raise
+    if acc.done:
+        call.complete(safe_outcome(acc.outcome))
+    else:
+        call.fail("stream ended before the final event (cut off)")
+
+
+async def awatch_stream(
+    it: AsyncIterator[Any], call: Call, acc: Accumulator
+) -> AsyncGenerator[Any, None]:
+    """``watch_stream`` for async streams."""
+    try:
+        async for item in it:
+            try:
+                acc.add(item)
+            except Exception as e:
+                log.warning("llmtrail: could not read a stream event: %s", e)
+            yield item
+    except GeneratorExit:
+        # aclose() (explicit, or asyncio's finaliser hook) runs this as a coroutine: awaiting
+        # here is allowed, only yielding is not.
+        if acc.done:
+            await call.acomplete(safe_outcome(acc.outcome))
+        else:
+            await call.afail(CLOSED_EARLY)
+        raise
+    except BaseException as e:
+        await call.afail(f"stream broke: {describe(e)}")
+        raise
+    if acc.done:
+        await call.acomplete(safe_outcome(acc.outcome))
+    else:
+        await call.afail("stream ended before the final event (cut off)")
+
+
+def wrap_stream_object(stream: Any, call: Call, acc: Accumulator, *, is_async: bool) -> None:
+    """Route an SDK ``Stream``/``AsyncStream``'s iterator through ``watch_stream`` in place,
+    so the caller keeps the SDK's own stream object (same type, same methods)."""
+    inner = stream._iterator  # the SDKs iterate ``self._iterator``; created on first access
+    original_close = stream.close
+    if is_async:
+        awrapped = awatch_stream(inner, call, acc)
+        stream.__dict__["_iterator"] = awrapped
+
+        async def aclose() -> None:
+            try:
+                await original_close()
+            finally:
+                await awrapped.aclose()
+
+        stream.__dict__["close"] = aclose
+    else:
+        wrapped = watch_stream(inner, call, acc)
+        stream.__dict__["_iterator"] = wrapped
+
+        def close() -> None:
+            try:
+                original_close()
+            finally:
+                wrapped.close()
+
+        stream.__dict__["close"] = close

@@ -1,0 +1,258 @@
+"""Audit trails for the official ``anthropic`` SDK (Messages API).
+
+    from anthropic import Anthropic
+    from llmtrail.integrations.anthropic import instrument
+
+    client = instrument(Anthropic(), store, project_id="my-app")
+    client.messages.create(model="claude-sonnet-4-5", max_tokens=1024, messages=[...])
+
+``instrument`` patches the client *instance* so that ``messages.create`` (streamed or not)
+and ``messages.stream(...)`` — sync or async — create a ``pending`` trail when the call
+starts and complete it when it ends (tokens with cache reads/writes added to ``prompt`` as
+SPEC §1 wants, cost from the price table, the thinking text as ``reasoning``), or mark it
+``failed``. Per-call options as in ``llmtrail.integrations.openai``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from llmtrail.integrations._core import (
+    Call,
+    CallOptions,
+    Outcome,
+    Recorder,
+    describe,
+    is_async_sink,
+    log,
+    pop_options,
+    safe_outcome,
+    usage_outcome,
+    wrap_stream_object,
+)
+from llmtrail.model.types import MetadataValue
+from llmtrail.pricing.usage import anthropic_usage, as_dict
+
+C = TypeVar("C")
+_MARK = "_llmtrail_instrumented"
+
+
+def instrument(
+    client: C,
+    store: Any = None,
+    *,
+    project_id: str | None = None,
+    context_layers: int = 0,
+    metadata: Mapping[str, MetadataValue] | None = None,
+) -> C:
+    """Record every Messages call of ``client`` (``Anthropic`` or ``AsyncAnthropic``) into
+    ``store`` (``Store``, ``AsyncStore``, ``TrailClient``, ``AsyncTrailClient``; the default
+    store when None). Returns the same client."""
+    if getattr(client, _MARK, False):
+        return client
+    recorder = Recorder(
+        store, project_id=project_id, context_layers=context_layers, metadata=metadata
+    )
+    messages = getattr(client, "messages", None)
+    create = getattr(messages, "create", None)
+    if messages is None or create is None:
+        raise TypeError("not an Anthropic client: it has no messages.create")
+    is_async = inspect.iscoroutinefunction(create)
+    if not is_async and is_async_sink(store):
+        raise TypeError("a sync Anthropic client needs a sync store (Store or TrailClient)")
+    messages.__dict__["create"] = _wrap_create(create, recorder)
+    stream = getattr(messages, "stream", None)
+    if stream is not None:
+        messages.__dict__["stream"] = _wrap_stream(stream, recorder, is_async)
+    setattr(client, _MARK, True)
+    return client
+
+
+def _wrap_create(original: Callable[..., Any], recorder: Recorder) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(original):
+
+        @functools.wraps(original)
+        async def acreate(*args: Any, **kwargs: Any) -> Any:
+            call = recorder.call(str(kwargs.get("model") or ""), pop_options(kwargs))
+            await call.astart()
+            try:
+                result = await original(*args, **kwargs)
+            except BaseException as e:
+                await call.afail(describe(e))
+                raise
+            if kwargs.get("stream") is True:
+                _watch(result, call, is_async=True)
+            else:
+                await call.acomplete(safe_outcome(lambda: message_outcome(result)))
+            return result
+
+        return acreate
+
+    @functools.wraps(original)
+    def create(*args: Any, **kwargs: Any) -> Any:
+        call = recorder.call(str(kwargs.get("model") or ""), pop_options(kwargs))
+        call.start()
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as e:
+            call.fail(describe(e))
+            raise
+        if kwargs.get("stream") is True:
+            _watch(result, call, is_async=False)
+        else:
+            call.complete(safe_outcome(lambda: message_outcome(result)))
+        return result
+
+    return create
+
+
+def _watch(raw_stream: Any, call: Call, *, is_async: bool) -> None:
+    try:
+        wrap_stream_object(raw_stream, call, MessageAccumulator(), is_async=is_async)
+    except Exception as e:
+        log.warning("llmtrail: cannot follow this Anthropic stream: %s", e)
+        call.finished = True
+
+
+def _wrap_stream(
+    original: Callable[..., Any], recorder: Recorder, is_async: bool
+) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def stream(*args: Any, **kwargs: Any) -> Any:
+        options = pop_options(kwargs)
+        manager = original(*args, **kwargs)
+        call = recorder.call(str(kwargs.get("model") or ""), options)
+        cls = _AsyncManager if is_async else _SyncManager
+        return cls(manager, call)
+
+    return stream
+
+
+class _SyncManager:
+    """``messages.stream(...)``'s context manager, recording the stream it opens."""
+
+    def __init__(self, manager: Any, call: Call) -> None:
+        self._manager = manager
+        self._call = call
+
+    def __enter__(self) -> Any:
+        self._call.start()
+        try:
+            stream = self._manager.__enter__()
+        except BaseException as e:
+            self._call.fail(describe(e))
+            raise
+        _watch(getattr(stream, "_raw_stream", None), self._call, is_async=False)
+        return stream
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Any:
+        if exc is not None:
+            self._call.fail(describe(exc))
+        return self._manager.__exit__(exc_type, exc, tb)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._manager, name)
+
+
+class _AsyncManager:
+    """``messages.stream(...)``'s async context manager, recording the stream it opens."""
+
+    def __init__(self, manager: Any, call: Call) -> None:
+        self._manager = manager
+        self._call = call
+
+    async def __aenter__(self) -> Any:
+        await self._call.astart()
+        try:
+            stream = await self._manager.__aenter__()
+        except BaseException as e:
+            await self._call.afail(describe(e))
+            raise
+        _watch(getattr(stream, "_raw_stream", None), self._call, is_async=True)
+        return stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Any:
+        if exc is not None:
+            await self._call.afail(describe(exc))
+        return await self._manager.__aexit__(exc_type, exc, tb)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._manager, name)
+
+
+def message_outcome(message: Any) -> Outcome:
+    """Tokens and thinking text of a ``Message``."""
+    reasoning = [
+        block.thinking
+        for block in getattr(message, "content", None) or []
+        if getattr(block, "type", None) == "thinking" and getattr(block, "thinking", None)
+    ]
+    return usage_outcome(
+        "anthropic",
+        "messages",
+        getattr(message, "usage", None),
+        anthropic_usage,
+        reasoning=reasoning or None,
+        response_model=getattr(message, "model", None),
+    )
+
+
+class MessageAccumulator:
+    """Follows the raw event stream: usage from ``message_start`` and ``message_delta``,
+    thinking deltas, and ``message_stop`` as the end."""
+
+    def __init__(self) -> None:
+        self.done = False
+        self.usage: dict[str, Any] | None = None
+        self.model: str | None = None
+        self.thinking: dict[int, list[str]] = {}
+
+    def add(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        if kind == "message_start":
+            message = getattr(event, "message", None)
+            self.model = getattr(message, "model", None)
+            self.usage = as_dict(getattr(message, "usage", None))
+        elif kind == "message_delta":
+            delta = {
+                k: v for k, v in as_dict(getattr(event, "usage", None)).items() if v is not None
+            }
+            self.usage = {**(self.usage or {}), **delta}  # message_delta counts are cumulative
+        elif kind == "content_block_start":
+            block = getattr(event, "content_block", None)
+            if getattr(block, "type", None) == "thinking":
+                self.thinking[event.index] = [getattr(block, "thinking", "") or ""]
+        elif kind == "content_block_delta":
+            part = getattr(event, "delta", None)
+            if getattr(part, "type", None) == "thinking_delta":
+                self.thinking.setdefault(event.index, []).append(getattr(part, "thinking", ""))
+        elif kind == "message_stop":
+            self.done = True
+
+    def outcome(self) -> Outcome:
+        texts = [t for t in ("".join(p) for _, p in sorted(self.thinking.items())) if t]
+        return usage_outcome(
+            "anthropic",
+            "messages",
+            self.usage,
+            anthropic_usage,
+            reasoning=texts or None,
+            response_model=self.model,
+        )
+
+
+__all__ = ["CallOptions", "MessageAccumulator", "instrument", "message_outcome"]

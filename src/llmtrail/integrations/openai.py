@@ -1,0 +1,255 @@
+"""Audit trails for the official ``openai`` SDK (Chat Completions and Responses).
+
+    from openai import OpenAI
+    from llmtrail.integrations.openai import instrument
+
+    client = instrument(OpenAI(), store, project_id="my-app")
+    client.chat.completions.create(model="gpt-4o", messages=[...])   # recorded
+
+``instrument`` patches the client *instance* (its type and every other method stay as they
+were) so that ``chat.completions.create`` and ``responses.create`` — sync or async, streamed
+or not — create a ``pending`` trail when the call starts and complete it (tokens, cost from
+the price table, reasoning text when the upstream returns it) when it ends, or mark it
+``failed``. Per-call options: ``llmtrail_message_id=…``, ``llmtrail_context_layers=…``,
+``llmtrail_metadata=…`` keyword arguments (removed before the SDK sees them), or a
+``with trail_options(...)`` block.
+
+Streamed Chat Completions only report usage when asked; unless ``stream_usage=False``,
+``stream_options={"include_usage": True}`` is added when the caller did not pass
+``stream_options`` (the stream then ends with one extra chunk whose ``choices`` is empty).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from llmtrail.integrations._core import (
+    Call,
+    Outcome,
+    Recorder,
+    describe,
+    is_async_sink,
+    log,
+    pop_options,
+    safe_outcome,
+    usage_outcome,
+    wrap_stream_object,
+)
+from llmtrail.model.types import MetadataValue
+from llmtrail.pricing.usage import as_dict, openai_chat_usage, openai_responses_usage
+
+C = TypeVar("C")
+_MARK = "_llmtrail_instrumented"
+
+
+def instrument(
+    client: C,
+    store: Any = None,
+    *,
+    project_id: str | None = None,
+    context_layers: int = 0,
+    metadata: Mapping[str, MetadataValue] | None = None,
+    stream_usage: bool = True,
+) -> C:
+    """Record every Chat Completions / Responses call of ``client`` (``OpenAI`` or
+    ``AsyncOpenAI``) into ``store`` (a ``Store``, ``AsyncStore``, ``TrailClient`` or
+    ``AsyncTrailClient``; the default store when None). Returns the same client."""
+    if getattr(client, _MARK, False):
+        return client
+    recorder = Recorder(
+        store, project_id=project_id, context_layers=context_layers, metadata=metadata
+    )
+    chat = getattr(getattr(client, "chat", None), "completions", None)
+    responses = getattr(client, "responses", None)
+    for resource, api in ((chat, "chat.completions"), (responses, "responses")):
+        original = getattr(resource, "create", None)
+        if original is None:
+            continue
+        if not inspect.iscoroutinefunction(original) and is_async_sink(store):
+            raise TypeError("a sync OpenAI client needs a sync store (Store or TrailClient)")
+        resource.__dict__["create"] = _wrap(original, recorder, api, stream_usage)
+    setattr(client, _MARK, True)
+    return client
+
+
+def _prepare(kwargs: dict[str, Any], api: str, stream_usage: bool) -> bool:
+    streaming = kwargs.get("stream") is True
+    wants_usage = streaming and api == "chat.completions" and stream_usage
+    if wants_usage and kwargs.get("stream_options") is None:
+        kwargs["stream_options"] = {"include_usage": True}
+    return streaming
+
+
+def _wrap(
+    original: Callable[..., Any], recorder: Recorder, api: str, stream_usage: bool
+) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(original):
+
+        @functools.wraps(original)
+        async def acreate(*args: Any, **kwargs: Any) -> Any:
+            call = recorder.call(str(kwargs.get("model") or ""), pop_options(kwargs))
+            streaming = _prepare(kwargs, api, stream_usage)
+            await call.astart()
+            try:
+                result = await original(*args, **kwargs)
+            except BaseException as e:
+                await call.afail(describe(e))
+                raise
+            if streaming:
+                _watch(result, call, api, is_async=True)
+            else:
+                await call.acomplete(safe_outcome(lambda: outcome_of(api, result)))
+            return result
+
+        return acreate
+
+    @functools.wraps(original)
+    def create(*args: Any, **kwargs: Any) -> Any:
+        call = recorder.call(str(kwargs.get("model") or ""), pop_options(kwargs))
+        streaming = _prepare(kwargs, api, stream_usage)
+        call.start()
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as e:
+            call.fail(describe(e))
+            raise
+        if streaming:
+            _watch(result, call, api, is_async=False)
+        else:
+            call.complete(safe_outcome(lambda: outcome_of(api, result)))
+        return result
+
+    return create
+
+
+def _watch(stream: Any, call: Call, api: str, *, is_async: bool) -> None:
+    acc = ChatAccumulator() if api == "chat.completions" else ResponsesAccumulator()
+    try:
+        wrap_stream_object(stream, call, acc, is_async=is_async)
+    except Exception as e:  # an SDK whose stream we cannot follow: record what we know
+        log.warning("llmtrail: cannot follow this %s stream: %s", api, e)
+        call.finished = True
+
+
+def outcome_of(api: str, result: Any) -> Outcome:
+    """The outcome of a non-streamed ``ChatCompletion`` or ``Response``."""
+    if api == "chat.completions":
+        return chat_outcome(result)
+    return responses_outcome(result)
+
+
+def chat_outcome(completion: Any) -> Outcome:
+    """Tokens and reasoning of a ``ChatCompletion``."""
+    reasoning: list[str] = []
+    for choice in getattr(completion, "choices", None) or []:
+        text = _reasoning_text(getattr(choice, "message", None))
+        if text:
+            reasoning.append(text)
+    return usage_outcome(
+        "openai",
+        "chat.completions",
+        getattr(completion, "usage", None),
+        openai_chat_usage,
+        reasoning=reasoning or None,
+        response_model=getattr(completion, "model", None),
+    )
+
+
+def _reasoning_text(message: Any) -> str | None:
+    # OpenAI-compatible servers (DeepSeek, vLLM, …) return the reasoning as an extra field.
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(message, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def responses_outcome(response: Any) -> Outcome:
+    """Tokens and reasoning summaries of a Responses API ``Response``."""
+    reasoning: list[str] = []
+    for item in getattr(response, "output", None) or []:
+        if getattr(item, "type", None) != "reasoning":
+            continue
+        for part in [
+            *(getattr(item, "summary", None) or []),
+            *(getattr(item, "content", None) or []),
+        ]:
+            text = getattr(part, "text", None)
+            if isinstance(text, str) and text:
+                reasoning.append(text)
+    out = usage_outcome(
+        "openai",
+        "responses",
+        getattr(response, "usage", None),
+        openai_responses_usage,
+        reasoning=reasoning or None,
+        response_model=getattr(response, "model", None),
+    )
+    status = getattr(response, "status", None)
+    if status == "failed":
+        error = getattr(response, "error", None)
+        out.error = f"response failed: {getattr(error, 'message', None) or error}"
+    elif status == "incomplete":
+        details = getattr(response, "incomplete_details", None)
+        out.metadata["llm.incomplete"] = str(getattr(details, "reason", None) or "unknown")
+    return out
+
+
+class ChatAccumulator:
+    """Follows a streamed Chat Completion: reasoning deltas, finish reasons, the usage chunk."""
+
+    def __init__(self) -> None:
+        self.done = False
+        self.usage: Any = None
+        self.model: str | None = None
+        self.reasoning: dict[int, list[str]] = {}
+
+    def add(self, chunk: Any) -> None:
+        self.model = getattr(chunk, "model", None) or self.model
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage
+            self.done = True
+        for choice in getattr(chunk, "choices", None) or []:
+            text = _reasoning_text(getattr(choice, "delta", None))
+            if text:
+                self.reasoning.setdefault(getattr(choice, "index", 0), []).append(text)
+            if getattr(choice, "finish_reason", None) is not None and self.usage is None:
+                self.done = True  # without include_usage the last chunk has a finish reason
+
+    def outcome(self) -> Outcome:
+        texts = ["".join(parts) for _, parts in sorted(self.reasoning.items())]
+        return usage_outcome(
+            "openai",
+            "chat.completions",
+            self.usage,
+            openai_chat_usage,
+            reasoning=texts or None,
+            response_model=self.model,
+        )
+
+
+class ResponsesAccumulator:
+    """Follows a streamed Response: its final ``response.completed`` (or failure) event."""
+
+    def __init__(self) -> None:
+        self.done = False
+        self.final: Any = None
+        self.error: str | None = None
+
+    def add(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        if kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.final = getattr(event, "response", None)
+            self.done = True
+        elif kind == "error":
+            self.error = f"stream error: {as_dict(event).get('message', 'unknown')}"
+            self.done = True
+
+    def outcome(self) -> Outcome:
+        if self.final is None:
+            return Outcome(error=self.error or "stream ended without a final response")
+        return responses_outcome(self.final)
