@@ -94,6 +94,7 @@ class DualStore(Store):
         self._failures = 0
         self._retry_at = 0.0
         self._thread: threading.Thread | None = None
+        self._synced: set[str] = set()  # projects already replicated by this process
         self._update_backlog()
         if replayer:
             self._thread = threading.Thread(target=self._run, name="llmtrail-dual", daemon=True)
@@ -154,6 +155,11 @@ class DualStore(Store):
             self._wake.set()
 
     def _replicate_trails(self, trails: list[AuditTrail]) -> None:
+        # Projects the source created implicitly go first, with their name and createdAt.
+        for pid in sorted({t.project_id for t in trails if t.project_id} - self._synced):
+            project = self.source.get_project(pid)
+            if project is not None:
+                self._replicate_project(project)
         self._replicate(
             "trail",
             [(t.message_id, trail_to_wire(t)) for t in trails],
@@ -349,12 +355,16 @@ class DualStore(Store):
 
     def _create_project(self, project: Project) -> Project:
         created = self.source._create_project(project)
+        self._replicate_project(created)
+        return created
+
+    def _replicate_project(self, project: Project) -> None:
         self._replicate(
             "project",
-            [(created.id, project_to_wire(created))],
-            lambda target: put_project(target, created),
+            [(project.id, project_to_wire(project))],
+            lambda target: put_project(target, project),
         )
-        return created
+        self._synced.add(project.id)
 
     def _get_project(self, id: str) -> Project | None:
         found = self._reader()._get_project(id)
@@ -368,6 +378,7 @@ class DualStore(Store):
 
     def _delete_project(self, id: str) -> bool:
         gone = self.source._delete_project(id)
+        self._synced.discard(id)
         on_target = False
 
         def apply(target: Store) -> None:

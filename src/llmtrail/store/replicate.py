@@ -24,10 +24,13 @@ from llmtrail.errors import (
     NotFoundError,
     ValidationError,
 )
-from llmtrail.model import ApiKey, AuditTrail, Project, StoreOutcome
+from llmtrail.model import ApiKey, AuditTrail, NewTrail, Project, StoreOutcome
+from llmtrail.model.parse import CONTENT_FIELDS
 from llmtrail.model.wire import dumps, trail_to_wire
 from llmtrail.store.base import Store
 from llmtrail.store.memory import MemoryStore
+
+_ALL_CONTENT = frozenset(CONTENT_FIELDS)
 
 
 def canonical(t: AuditTrail) -> str:
@@ -60,11 +63,28 @@ class PutStats:
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
-def put_trails(store: Store, trails: Sequence[AuditTrail]) -> PutStats:
+def _prepared(store: Store, t: AuditTrail, validate: bool) -> NewTrail:
+    """The insert of a trail with every field as given (ids, timestamps, cost source)."""
+    if validate:
+        try:
+            return store.prepare(t, trusted=True)
+        except ValidationError as e:
+            raise ValidationError(
+                [FieldError(f"{t.message_id}: {f.field}", f.message) for f in e.errors]
+            ) from None
+    if store.requires_project and t.project_id is None:
+        raise ValidationError(f"{t.message_id}: is required by the database backends", "projectId")
+    if t.id is None or t.timestamp is None or t.cost is None or t.cost_source is None:
+        return store.prepare(t, trusted=True)
+    return NewTrail(t, _ALL_CONTENT)
+
+
+def put_trails(store: Store, trails: Sequence[AuditTrail], *, validate: bool = False) -> PutStats:
     """Upsert trails (ids, timestamps, cost source kept) in one batched insert.
 
-    Raises the first error that is not a content conflict (e.g. ``UnavailableError``);
-    a ``ValidationError`` names the offending trail's messageId.
+    The trails must come from a store or from ``parse_trail`` (already validated); pass
+    ``validate=True`` for anything else. Raises the first error that is not a content
+    conflict (e.g. ``UnavailableError``); a ``ValidationError`` names the trail's messageId.
     """
     stats = PutStats()
     if not trails:
@@ -74,14 +94,7 @@ def put_trails(store: Store, trails: Sequence[AuditTrail]) -> PutStats:
         latest.pop(t.message_id, None)
         latest[t.message_id] = t
     batch = list(latest.values())
-    prepared = []
-    for t in batch:
-        try:
-            prepared.append(store.prepare(t, trusted=True))
-        except ValidationError as e:
-            raise ValidationError(
-                [FieldError(f"{t.message_id}: {f.field}", f.message) for f in e.errors]
-            ) from None
+    prepared = [_prepared(store, t, validate) for t in batch]
     results = store._insert_many(prepared)
     for t, r in zip(batch, results, strict=True):
         if isinstance(r, StoreOutcome):
@@ -124,7 +137,7 @@ def _overwrite(store: Store, incoming: AuditTrail) -> bool:
             store._update(incoming.message_id, change, None)
             return written
         except NotFoundError:  # deleted in between: insert it again
-            outcome = store._insert_many([store.prepare(incoming, trusted=True)])[0]
+            outcome = store._insert_many([_prepared(store, incoming, False)])[0]
             if isinstance(outcome, StoreOutcome):
                 return True
             if not isinstance(outcome, ConflictError):
