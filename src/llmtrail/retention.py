@@ -159,7 +159,12 @@ def _tick_lock(store: Store) -> Iterator[bool]:
 
 def run_tick(store: Store, tick: datetime, days: float | None = None) -> CleanupResult | None:
     """Run the cleanup of the scheduled tick ``tick`` unless another process holds it or has
-    already done it; returns the result, or None when this process skipped the tick."""
+    already done it; returns the result, or None when this process skipped the tick.
+
+    ``tick`` is an aware datetime in the schedule's zone. Ticks are compared by their local
+    wall time there, so a daily 02:00 that the autumn clock change repeats runs once, as in
+    cron; ticks recorded in another zone are compared as instants.
+    """
     sql = _sql_store(store)
     with _tick_lock(store) as got:
         if not got:
@@ -170,7 +175,7 @@ def run_tick(store: Store, tick: datetime, days: float | None = None) -> Cleanup
             from llmtrail.store.sql.cleanup import read_state, write_state
 
             done = read_state(sql.engine, TICK_KEY)
-            if isinstance(done, dict) and _parse(done.get("tick")) >= tick:
+            if isinstance(done, dict) and tick_done(done, tick):
                 metrics.CLEANUP_RUNS.labels("skipped").inc()
                 log.info(
                     "cleanup tick %s: already done by %s; skipped",
@@ -180,9 +185,32 @@ def run_tick(store: Store, tick: datetime, days: float | None = None) -> Cleanup
                 return None
         result = run_cleanup(store, days, trigger=f"schedule {tick.isoformat()}")
         if sql is not None:
-            record = {"tick": tick.astimezone(UTC).isoformat(), "by": _me()}
-            write_state(sql.engine, TICK_KEY, record, datetime.now(UTC))
+            write_state(sql.engine, TICK_KEY, tick_record(tick), datetime.now(UTC))
         return result
+
+
+def _zone_name(tick: datetime) -> str:
+    return str(getattr(tick.tzinfo, "key", tick.tzinfo))
+
+
+def tick_record(tick: datetime) -> dict[str, Any]:
+    """What ``store_state`` keeps about a finished tick."""
+    return {
+        "tick": tick.isoformat(),
+        "local": tick.replace(tzinfo=None).isoformat(),
+        "tz": _zone_name(tick),
+        "by": _me(),
+    }
+
+
+def tick_done(record: dict[str, Any], tick: datetime) -> bool:
+    """Whether a recorded tick covers ``tick`` (the same tick or a later one)."""
+    if record.get("tz") == _zone_name(tick) and isinstance(record.get("local"), str):
+        try:
+            return datetime.fromisoformat(record["local"]) >= tick.replace(tzinfo=None)
+        except ValueError:
+            pass
+    return _parse(record.get("tick")) >= tick
 
 
 def _parse(value: Any) -> datetime:
@@ -267,30 +295,34 @@ def parse_schedule(cron: str, tz: str) -> CronTrigger | None:
 def next_fire_times(trigger: CronTrigger, after: datetime, count: int = 1) -> list[datetime]:
     """The next ``count`` fire times strictly after ``after`` (in the schedule's zone)."""
     out: list[datetime] = []
-    t = after + timedelta(microseconds=1)
+    t = after.astimezone(UTC)  # step in UTC: wall-clock arithmetic breaks across DST
     while len(out) < count:
-        nxt = trigger.get_next_fire_time(None, t)
+        nxt = trigger.get_next_fire_time(None, t + _EPSILON)
         if nxt is None:
             break
         out.append(nxt)
-        t = nxt + timedelta(microseconds=1)
+        t = nxt.astimezone(UTC)
     return out
 
 
 def latest_fire_time(trigger: CronTrigger, now: datetime) -> datetime:
     """The latest fire time at or before ``now``: the tick a job running at ``now`` belongs to."""
+    now_utc = now.astimezone(UTC)
     span = timedelta(seconds=1)
     while span < timedelta(days=800):
-        first = trigger.get_next_fire_time(None, now - span)
-        if first is not None and first <= now:
+        first = trigger.get_next_fire_time(None, now_utc - span)
+        if first is not None and first <= now_utc:
             latest: datetime = first
             while True:
-                nxt = trigger.get_next_fire_time(None, latest + timedelta(microseconds=1))
-                if nxt is None or nxt > now:
+                nxt = trigger.get_next_fire_time(None, latest.astimezone(UTC) + _EPSILON)
+                if nxt is None or nxt > now_utc:
                     return latest
                 latest = nxt
         span *= 2
-    return now
+    return now.astimezone(trigger.timezone)
+
+
+_EPSILON = timedelta(microseconds=1)
 
 
 class CleanupScheduler:
@@ -301,6 +333,7 @@ class CleanupScheduler:
         self.trigger = trigger
         self.days = days
         self.results: list[CleanupResult | None] = []  # the last few ticks' outcomes
+        self._last: dict[str, Any] | None = None  # the last tick handled in this process
         self._scheduler = BackgroundScheduler(
             timezone=trigger.timezone,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
@@ -318,9 +351,13 @@ class CleanupScheduler:
 
     def fire(self) -> CleanupResult | None:
         """The job: run the tick that is due now (on at most one replica)."""
-        tick = latest_fire_time(self.trigger, datetime.now(self.trigger.timezone))
+        tick = latest_fire_time(self.trigger, datetime.now(UTC))
+        if self._last is not None and tick_done(self._last, tick):
+            log.info("cleanup tick %s: already done here; skipped", tick.isoformat())
+            return None
         try:
             result = run_tick(self.store, tick, self.days)
+            self._last = tick_record(tick)
         except Exception:
             log.exception("scheduled cleanup of tick %s failed", tick.isoformat())
             result = None
