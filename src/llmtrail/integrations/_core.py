@@ -143,8 +143,15 @@ def usage_outcome(
     return Outcome(tokens=tokens, reasoning=reasoning, metadata=meta)
 
 
+def is_coroutine_fn(fn: object) -> bool:
+    """Whether ``fn`` (possibly wrapped by decorators, as the SDKs' methods are) is async."""
+    if not callable(fn):
+        return False
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(inspect.unwrap(fn))
+
+
 def is_async_sink(sink: object) -> bool:
-    return inspect.iscoroutinefunction(getattr(sink, "update", None))
+    return is_coroutine_fn(getattr(sink, "update", None))
 
 
 class Recorder:

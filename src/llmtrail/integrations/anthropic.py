@@ -16,7 +16,6 @@ SPEC §1 wants, cost from the price table, the thinking text as ``reasoning``), 
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -28,6 +27,7 @@ from llmtrail.integrations._core import (
     Recorder,
     describe,
     is_async_sink,
+    is_coroutine_fn,
     log,
     pop_options,
     safe_outcome,
@@ -61,7 +61,7 @@ def instrument(
     create = getattr(messages, "create", None)
     if messages is None or create is None:
         raise TypeError("not an Anthropic client: it has no messages.create")
-    is_async = inspect.iscoroutinefunction(create)
+    is_async = is_coroutine_fn(create)
     if not is_async and is_async_sink(store):
         raise TypeError("a sync Anthropic client needs a sync store (Store or TrailClient)")
     messages.__dict__["create"] = _wrap_create(create, recorder)
@@ -73,7 +73,7 @@ def instrument(
 
 
 def _wrap_create(original: Callable[..., Any], recorder: Recorder) -> Callable[..., Any]:
-    if inspect.iscoroutinefunction(original):
+    if is_coroutine_fn(original):
 
         @functools.wraps(original)
         async def acreate(*args: Any, **kwargs: Any) -> Any:

@@ -22,7 +22,6 @@ Streamed Chat Completions only report usage when asked; unless ``stream_usage=Fa
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -32,6 +31,7 @@ from llmtrail.integrations._core import (
     Recorder,
     describe,
     is_async_sink,
+    is_coroutine_fn,
     log,
     pop_options,
     safe_outcome,
@@ -68,7 +68,7 @@ def instrument(
         original = getattr(resource, "create", None)
         if original is None:
             continue
-        if not inspect.iscoroutinefunction(original) and is_async_sink(store):
+        if not is_coroutine_fn(original) and is_async_sink(store):
             raise TypeError("a sync OpenAI client needs a sync store (Store or TrailClient)")
         resource.__dict__["create"] = _wrap(original, recorder, api, stream_usage)
     setattr(client, _MARK, True)
@@ -86,7 +86,7 @@ def _prepare(kwargs: dict[str, Any], api: str, stream_usage: bool) -> bool:
 def _wrap(
     original: Callable[..., Any], recorder: Recorder, api: str, stream_usage: bool
 ) -> Callable[..., Any]:
-    if inspect.iscoroutinefunction(original):
+    if is_coroutine_fn(original):
 
         @functools.wraps(original)
         async def acreate(*args: Any, **kwargs: Any) -> Any:
