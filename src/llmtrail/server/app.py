@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from llmtrail import __version__
@@ -18,6 +19,7 @@ from llmtrail.server import problems
 from llmtrail.server.body import WireJSONResponse
 from llmtrail.server.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
 from llmtrail.server.routes import include_all
+from llmtrail.server.schemas import PROBLEM_CONTENT
 from llmtrail.store import Store, open_store
 
 log = logging.getLogger("llmtrail.server")
@@ -39,6 +41,25 @@ def _start_scheduler(store: Store, settings: Settings) -> Any:
         return None
     start = getattr(retention, "start_scheduler", None)
     return start(store, settings) if start is not None else None
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with every error response documented as problem+json."""
+    if app.openapi_schema is None:
+        doc = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for ops in doc.get("paths", {}).values():
+            for op in ops.values():
+                responses = op.setdefault("responses", {})
+                for code, resp in responses.items():
+                    if code[0] in "45":
+                        resp["content"] = PROBLEM_CONTENT
+                responses.setdefault(
+                    "default", {"description": "An error (RFC 9457)", "content": PROBLEM_CONTENT}
+                )
+        app.openapi_schema = doc
+    return app.openapi_schema
 
 
 def create_app(store: Store | None = None, settings: Settings | None = None) -> FastAPI:
@@ -75,6 +96,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     )
     app.state.store = store
     app.state.settings = settings
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     problems.install(app)
     include_all(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)

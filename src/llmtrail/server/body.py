@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import simplejson
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 from llmtrail.errors import AuditTrailError, FieldError, UnavailableError, ValidationError
 from llmtrail.metrics import STORE_ERRORS
@@ -26,7 +26,7 @@ log = logging.getLogger("llmtrail.server")
 T = TypeVar("T")
 
 
-class WireJSONResponse(Response):
+class WireJSONResponse(JSONResponse):
     """JSON written by ``llmtrail.model.wire.dumps``: Decimals stay exact numbers."""
 
     media_type = "application/json"
