@@ -1,0 +1,137 @@
+"""``llmtrail serve`` as a real process on a free port, driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+_SCRIPT = Path(sys.executable).parent / "llmtrail"
+LLMTRAIL = (
+    [str(_SCRIPT)]
+    if _SCRIPT.exists()
+    else [sys.executable, "-c", "from llmtrail.cli import main; main()"]
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDIT_TRAIL_")}
+    env.pop("DATABASE_URL", None)
+    env.update(extra)
+    return env
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen[str], deadline_s: float = 30) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"serve exited with {proc.returncode}:\n{out}\n{err}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    pytest.fail("serve did not become healthy in time")
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    proc.terminate()
+    try:
+        return proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()
+
+
+@pytest.mark.slow
+def test_serve_demo_end_to_end(tmp_path: Path) -> None:
+    """The README quick start: ``llmtrail serve --demo`` on the SQLite default."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [*LLMTRAIL, "serve", "--demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_healthy(base, proc)
+        health = httpx.get(f"{base}/healthz").json()
+        assert health["backend"] == "sqlite" and health["database"].endswith("llmtrail.db")
+        assert (tmp_path / "llmtrail.db").exists()
+        assert httpx.get(f"{base}/readyz").status_code == 200
+    finally:
+        out, err = _stop(proc)
+    lines = out.splitlines()
+    admin = next(l.split(": ", 1)[1] for l in lines if l.startswith("admin key: "))
+    key = next(l.rsplit(": ", 1)[1] for l in lines if "project key for 'demo'" in l)
+    assert f"{base}/projects/demo/dashboard" in out
+    assert admin and key.startswith("ltk_")
+    # a second start on the same file: the data survived, the keys printed still work
+    proc = subprocess.Popen(
+        [*LLMTRAIL, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(AUDIT_TRAIL_ADMIN_KEY="e2e-admin-key"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_healthy(base, proc)
+        auth = {"Authorization": f"Bearer {key}"}
+        page = httpx.get(f"{base}/api/projects/demo/audit-trails?limit=5", headers=auth).json()
+        assert len(page["items"]) == 5 and page["nextCursor"]
+        assert len({t["model"] for t in page["items"]}) >= 1
+        trail = {
+            "messageId": "e2e-1",
+            "model": "gpt-4o",
+            "cost": {"prompt": "0.1", "completion": "0.2"},
+        }
+        r = httpx.post(f"{base}/api/projects/demo/audit-trails", json=trail, headers=auth)
+        assert r.status_code == 201 and r.json()["cost"]["total"] == 0.3
+        r = httpx.patch(
+            f"{base}/api/projects/demo/audit-trails/e2e-1", json={"status": "failed"}, headers=auth
+        )
+        assert r.status_code == 200 and r.json()["status"] == "failed"
+        admin_auth = {"Authorization": "Bearer e2e-admin-key"}
+        projects = httpx.get(f"{base}/api/projects", headers=admin_auth).json()["items"]
+        assert [p["id"] for p in projects] == ["demo"]
+        assert httpx.get(f"{base}/api/projects", headers=auth).status_code == 403
+        export = httpx.get(f"{base}/api/projects/demo/audit-trails/export", headers=auth)
+        assert export.status_code == 200 and len(export.text.splitlines()) > 100
+        metrics = httpx.get(f"{base}/metrics").text
+        assert "llmtrail_http_requests_total" in metrics
+    finally:
+        out, err = _stop(proc)
+    assert "admin key:" not in out  # the configured key is never printed
+    assert "backend=sqlite" in err  # the start-up log names the backend and database
+
+
+def test_serve_refuses_public_bind_without_admin_key(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [*LLMTRAIL, "serve", "--host", "0.0.0.0", "--port", str(_free_port())],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode != 0
+    assert "AUDIT_TRAIL_ADMIN_KEY" in r.stderr
+    assert not (tmp_path / "llmtrail.db").exists()
