@@ -332,7 +332,8 @@ class CleanupScheduler:
         self.store = store
         self.trigger = trigger
         self.days = days
-        self.results: list[CleanupResult | None] = []  # the last few ticks' outcomes
+        #: the last few ticks and their outcomes (None: skipped, or failed)
+        self.results: list[tuple[datetime, CleanupResult | None]] = []
         self._last: dict[str, Any] | None = None  # the last tick handled in this process
         self._scheduler = BackgroundScheduler(
             timezone=trigger.timezone,
@@ -352,16 +353,16 @@ class CleanupScheduler:
     def fire(self) -> CleanupResult | None:
         """The job: run the tick that is due now (on at most one replica)."""
         tick = latest_fire_time(self.trigger, datetime.now(UTC))
+        result: CleanupResult | None = None
         if self._last is not None and tick_done(self._last, tick):
             log.info("cleanup tick %s: already done here; skipped", tick.isoformat())
-            return None
-        try:
-            result = run_tick(self.store, tick, self.days)
-            self._last = tick_record(tick)
-        except Exception:
-            log.exception("scheduled cleanup of tick %s failed", tick.isoformat())
-            result = None
-        self.results = [*self.results[-9:], result]
+        else:
+            try:
+                result = run_tick(self.store, tick, self.days)
+                self._last = tick_record(tick)
+            except Exception:
+                log.exception("scheduled cleanup of tick %s failed", tick.isoformat())
+        self.results = [*self.results[-19:], (tick, result)]
         return result
 
     def shutdown(self, wait: bool = True) -> None:

@@ -178,9 +178,9 @@ def test_the_scheduler_really_fires_and_cleans_up() -> None:
     sched = start_scheduler(store, load_settings(cleanup_cron="* * * * * *"))  # every second
     assert sched is not None
     try:
-        poll(lambda: any(r is not None and r.deleted_count == 1 for r in sched.results))
+        poll(lambda: any(r is not None and r.deleted_count == 1 for _, r in sched.results))
         assert store.get("old") is None
-        result = next(r for r in sched.results if r is not None)
+        result = next(r for _, r in sched.results if r is not None)
         assert result.to_wire() == {"deletedCount": 1, "backend": "memory"}
         assert result.trigger.startswith("schedule ")
     finally:
