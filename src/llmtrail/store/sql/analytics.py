@@ -30,8 +30,10 @@ from llmtrail.store.sql.schema import audit_trails, usage_rollups
 def shifted_date(dialect: str, col: Any, seconds: int) -> ColumnElement[Any]:
     """The calendar date of the UTC instant ``col`` shifted by ``seconds``."""
     if dialect == "sqlite":
-        # The column holds naive UTC text ("YYYY-MM-DD HH:MM:SS.ffffff").
-        return func.date(col, literal(f"{seconds:+d} seconds"))
+        # The column holds naive UTC text ("YYYY-MM-DD HH:MM:SS.ffffff"). SQLite's date
+        # arithmetic rounds to milliseconds (23:59:59.9999 would become the next day), so
+        # drop the fraction first: a whole-second shift cannot move it across midnight.
+        return func.date(func.substr(col, 1, 19), literal(f"{seconds:+d} seconds"))
     return cast(
         func.timezone("UTC", col) + literal_column(f"INTERVAL '{int(seconds)} seconds'"), Date
     )
