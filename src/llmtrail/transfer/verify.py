@@ -6,7 +6,8 @@ first) and merged like a sort-merge join, comparing a checksum of each trail's c
 to the data: only trails without a partner at the same position are remembered (by messageId
 and checksum). At the end each remaining trail is fetched again from both sides, so trails
 that were mid-write during the scan settle, and changed trails are reported with the names of
-the fields that differ.
+the fields that differ. Projects are compared by id, name and retention (not by createdAt:
+a project created implicitly by an import gets the time of the import).
 """
 
 from __future__ import annotations
@@ -111,7 +112,6 @@ def _compare_project(
         for name, a, b in (
             ("name", src.name, tgt.name),
             ("retentionDays", src.retention_days, tgt.retention_days),
-            ("createdAt", src.created_at, tgt.created_at),
         )
         if a != b
     )
@@ -126,7 +126,7 @@ def _merge(
     extra: dict[str, bytes],
     progress: Callable[[int], None] | None,
 ) -> tuple[int, int]:
-    n_src = n_tgt = 0
+    n_src = n_tgt = reported = 0
     a = next(src, None)
     b = next(tgt, None)
     while a is not None or b is not None:
@@ -147,8 +147,11 @@ def _merge(
             n_tgt += 1
             a = next(src, None)
             b = next(tgt, None)
-        if progress is not None and (n_src + n_tgt) % 1000 == 0:
-            progress(1000)
+        if progress is not None and n_src + n_tgt - reported >= 1000:
+            progress(n_src + n_tgt - reported)
+            reported = n_src + n_tgt
+    if progress is not None:
+        progress(n_src + n_tgt - reported)
     return n_src, n_tgt
 
 
