@@ -79,8 +79,8 @@ def test_serve_demo_end_to_end(tmp_path: Path) -> None:
     finally:
         out, err = _stop(proc)
     lines = out.splitlines()
-    admin = next(l.split(": ", 1)[1] for l in lines if l.startswith("admin key: "))
-    key = next(l.rsplit(": ", 1)[1] for l in lines if "project key for 'demo'" in l)
+    admin = next(x.split(": ", 1)[1] for x in lines if x.startswith("admin key: "))
+    key = next(x.rsplit(": ", 1)[1] for x in lines if "project key for 'demo'" in x)
     assert f"{base}/projects/demo/dashboard" in out
     assert admin and key.startswith("ltk_")
     # a second start on the same file: the data survived, the keys printed still work

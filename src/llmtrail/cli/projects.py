@@ -6,9 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
-from rich.table import Table
 
-from llmtrail.cli.app import app, console, fail, settings
+from llmtrail.cli.app import app, fail, settings
 from llmtrail.errors import AuditTrailError
 from llmtrail.model.wire import iso
 from llmtrail.store import Store, open_store
@@ -48,13 +47,12 @@ def create_project(
 
 @projects_app.command("list")
 def list_projects(url: str | None = URL_OPTION) -> None:
-    """List every project."""
+    """List every project (tab-separated)."""
     with _store(url) as store:
-        table = Table("id", "name", "retention days", "created")
+        typer.echo("id\tname\tretention_days\tcreated_at")
         for p in store.list_projects():
             retention = "" if p.retention_days is None else str(p.retention_days)
-            table.add_row(p.id, p.name, retention, iso(p.created_at) or "")
-        console.print(table)
+            typer.echo(f"{p.id}\t{p.name}\t{retention}\t{iso(p.created_at) or ''}")
 
 
 @projects_app.command("delete")
@@ -86,13 +84,13 @@ def create_key(
 def list_keys(
     project_id: str = typer.Argument(..., metavar="PROJECT"), url: str | None = URL_OPTION
 ) -> None:
-    """List a project's keys (ids and prefixes, never secrets)."""
+    """List a project's keys, tab-separated (ids and prefixes, never secrets)."""
     with _store(url) as store:
         store.require_project(project_id)
-        table = Table("id", "prefix", "created", "revoked")
+        typer.echo("id\tprefix\tcreated_at\trevoked_at")
         for k in store.list_api_keys(project_id):
-            table.add_row(k.id, k.prefix + "…", iso(k.created_at) or "", iso(k.revoked_at) or "")
-        console.print(table)
+            created, revoked = iso(k.created_at) or "", iso(k.revoked_at) or ""
+            typer.echo(f"{k.id}\t{k.prefix}…\t{created}\t{revoked}")
 
 
 @keys_app.command("revoke")
