@@ -331,14 +331,19 @@ def make_app(state: Upstream) -> Starlette:
 
 
 class Running:
-    """A uvicorn server in a daemon thread on a free loopback port."""
+    """A uvicorn server (the fake upstream, or any ASGI app) in a thread on a free port."""
 
-    def __init__(self, state: Upstream) -> None:
+    def __init__(self, state: Upstream | None = None, app: Any = None) -> None:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
-        state.port = sock.getsockname()[1]
+        self.port = sock.getsockname()[1]
+        if state is not None:
+            state.port = self.port
+            app = make_app(state)
         self.sock = sock
-        config = uvicorn.Config(make_app(state), log_level="critical", lifespan="off")
+        config = uvicorn.Config(
+            app, log_level="critical", lifespan="on" if state is None else "off"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
