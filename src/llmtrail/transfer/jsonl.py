@@ -14,13 +14,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from llmtrail.errors import FieldError, ValidationError
-from llmtrail.model import AuditTrail, TrailFilter, parse_trail
+from llmtrail.model import ApiKey, AuditTrail, Project, TrailFilter, parse_trail, rules
+from llmtrail.model.rules import Errors
 from llmtrail.model.wire import dumps, loads, trail_to_wire
 from llmtrail.store.base import MAX_PAGE, Store
-from llmtrail.store.replicate import PutStats, put_trails
+from llmtrail.store.replicate import PutStats, put_key, put_project, put_trails
 
 MAX_REPORTED = 20
 
@@ -33,7 +34,56 @@ class ImportReport:
     trails: PutStats = field(default_factory=PutStats)
 
 
-def _read(path: Path) -> Iterator[tuple[int, AuditTrail | list[FieldError]]]:
+Record = AuditTrail | Project | tuple[ApiKey, str]
+
+
+def _record(data: object, n: int, now: datetime) -> Record:
+    if isinstance(data, dict) and len(data) == 1 and "project" in data:
+        p = data["project"]
+        errs = Errors()
+        pid = rules.project_id(errs, f"line {n}: project.id", _get(p, "id"))
+        name = rules.text(errs, f"line {n}: project.name", _get(p, "name"), max_len=200)
+        days = _get(p, "retentionDays")
+        if days is not None:
+            days = rules.integer(errs, f"line {n}: project.retentionDays", days, lo=0, hi=36_500)
+        created = _get(p, "createdAt")
+        if created is not None:
+            created = rules.timestamp(errs, f"line {n}: project.createdAt", created)
+        if errs:
+            raise ValidationError(errs.items)
+        assert pid is not None and name is not None
+        return Project(pid, name, days, created)
+    if isinstance(data, dict) and len(data) == 1 and "apiKey" in data:
+        k = data["apiKey"]
+        errs = Errors()
+        kid = rules.text(errs, f"line {n}: apiKey.id", _get(k, "id"), max_len=64)
+        pid = rules.project_id(errs, f"line {n}: apiKey.projectId", _get(k, "projectId"))
+        prefix = rules.text(errs, f"line {n}: apiKey.prefix", _get(k, "prefix"), max_len=16)
+        digest = rules.text(errs, f"line {n}: apiKey.keyHash", _get(k, "keyHash"), max_len=64)
+        created = rules.timestamp(errs, f"line {n}: apiKey.createdAt", _get(k, "createdAt"))
+        revoked = _get(k, "revokedAt")
+        if revoked is not None:
+            revoked = rules.timestamp(errs, f"line {n}: apiKey.revokedAt", revoked)
+        if errs:
+            raise ValidationError(errs.items)
+        assert kid and pid and prefix and digest and created
+        return ApiKey(kid, pid, prefix, created, revoked), digest
+    try:
+        trail = parse_trail(data, None, now=now, trusted=True).trail  # type: ignore[arg-type]
+    except ValidationError as e:
+        raise ValidationError(
+            [FieldError(f"line {n}: {f.field}".rstrip(": "), f.message) for f in e.errors]
+        ) from None
+    if trail.project_id is None:
+        raise ValidationError("is required", field=f"line {n}: projectId")
+    return trail
+
+
+def _get(obj: object, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else None
+
+
+def _read(path: Path) -> Iterator[tuple[int, Record | list[FieldError]]]:
     now = datetime.now(UTC)
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, start=1):
@@ -45,14 +95,9 @@ def _read(path: Path) -> Iterator[tuple[int, AuditTrail | list[FieldError]]]:
                 yield n, [FieldError(f"line {n}", f"is not valid JSON ({e})")]
                 continue
             try:
-                trail = parse_trail(data, None, now=now, trusted=True).trail
+                yield n, _record(data, n, now)
             except ValidationError as e:
-                yield n, [FieldError(f"line {n}: {f.field}", f.message) for f in e.errors]
-                continue
-            if trail.project_id is None:
-                yield n, [FieldError(f"line {n}: projectId", "is required")]
-                continue
-            yield n, trail
+                yield n, e.errors
 
 
 def check_jsonl(path: Path) -> int:
@@ -61,10 +106,11 @@ def check_jsonl(path: Path) -> int:
     errors: list[FieldError] = []
     count = 0
     for _, item in _read(path):
-        if isinstance(item, AuditTrail):
+        if isinstance(item, list):
+            if len(errors) < MAX_REPORTED:
+                errors.extend(item)
+        elif isinstance(item, AuditTrail):
             count += 1
-        elif len(errors) < MAX_REPORTED:
-            errors.extend(item)
     if errors:
         raise ValidationError(errors)
     return count
@@ -78,23 +124,34 @@ def import_jsonl(
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Load a JSONL export into ``target`` (validated first; nothing written if any line is
-    bad). Projects named in the file are created if missing."""
+    bad). Besides trail lines, ``{"project": {…}}`` and ``{"apiKey": {…, "keyHash": …}}``
+    lines (from ``GET /api/admin/snapshot``) restore projects and keys; projects only named
+    by trails are created on the fly."""
     check_jsonl(path)
     report = ImportReport()
     pending: list[AuditTrail] = []
-    for _, item in _read(path):
-        assert isinstance(item, AuditTrail)
-        pending.append(item)
-        report.lines += 1
-        if len(pending) >= batch:
+
+    def flush() -> None:
+        nonlocal pending
+        if pending:
             report.trails.add(put_trails(target, pending))
             if progress is not None:
                 progress(len(pending))
             pending = []
-    if pending:
-        report.trails.add(put_trails(target, pending))
-        if progress is not None:
-            progress(len(pending))
+
+    for _, item in _read(path):
+        report.lines += 1
+        if isinstance(item, AuditTrail):
+            pending.append(item)
+            if len(pending) >= batch:
+                flush()
+        elif isinstance(item, Project):
+            flush()
+            put_project(target, item)
+        elif isinstance(item, tuple):
+            flush()
+            put_key(target, *item)
+    flush()
     return report
 
 
