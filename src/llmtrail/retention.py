@@ -24,6 +24,7 @@ import re
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -375,11 +376,11 @@ class CleanupScheduler:
 def start_scheduler(store: Store, settings: Settings) -> CleanupScheduler | None:
     """Start the built-in schedule (``llmtrail serve`` calls this); None when it is ``off``."""
     trigger = parse_schedule(settings.cleanup_cron, settings.cleanup_tz)
+    _LAST.watch(store)  # /metrics shows the last run of any replica (or of a cron job)
     if trigger is None:
         log.info("built-in cleanup schedule is off (AUDIT_TRAIL_CLEANUP_CRON=off)")
         return None
     sched = CleanupScheduler(store, trigger)
-    _LAST.watch(store)
     sched.start()
     return sched
 
@@ -397,7 +398,7 @@ class _LastRun:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._local: dict[str, Any] | None = None
-        self._store: Store | None = None
+        self._store: weakref.ref[Store] | None = None
         self._shared: dict[str, Any] | None = None
         self._read_at = -math.inf
 
@@ -407,18 +408,19 @@ class _LastRun:
 
     def watch(self, store: Store) -> None:
         with self._lock:
-            self._store, self._read_at = store, -math.inf
+            self._store, self._read_at = weakref.ref(store), -math.inf
 
     def forget(self, store: Store) -> None:
         with self._lock:
-            if self._store is store:
+            if self._store is not None and self._store() is store:
                 self._store, self._shared = None, None
 
     def newest(self) -> dict[str, Any] | None:
         with self._lock:
-            if self._store is not None and time.monotonic() - self._read_at > self.ttl:
+            store = self._store() if self._store is not None else None
+            if store is not None and time.monotonic() - self._read_at > self.ttl:
                 self._read_at = time.monotonic()
-                sql = _sql_store(self._store)
+                sql = _sql_store(store)
                 if sql is not None:
                     try:
                         from llmtrail.store.sql.cleanup import read_state
