@@ -37,6 +37,7 @@ from llmtrail.store.cursor import decode_cursor, encode_cursor
 from llmtrail.store.sql import analytics as sql_analytics
 from llmtrail.store.sql import cleanup as sql_cleanup
 from llmtrail.store.sql import dialects
+from llmtrail.store.sql.pg_fast import PgFastPath
 from llmtrail.store.sql.rows import (
     combine,
     row_to_project,
@@ -105,6 +106,9 @@ class SQLStore(Store):
         self.rollup_retention_days = rollup_retention_days
         self._writer = engine.execution_options(**dialects.write_options(self.dialect))
         self._known_projects: set[str] = set()
+        # PostgreSQL: hot paths (insert, get, update) as prepared statements on psycopg.
+        self._fast = PgFastPath(engine) if self.dialect == "postgresql" else None
+        self._rollup_upsert: Any = None
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -134,14 +138,15 @@ class SQLStore(Store):
         rows = combine(deltas)
         if not rows:
             return
-        ins = dialects.insert(self.dialect, usage_rollups)
-        sets: dict[str, Any] = {c: usage_rollups.c[c] + ins.excluded[c] for c in _ROLLUP_SUMS}
-        for c in _ROLLUP_MONEY:
-            sets[c] = dialects.money_add(self.dialect, usage_rollups.c[c], ins.excluded[c])
-        conn.execute(
-            ins.on_conflict_do_update(index_elements=["project_id", "bucket", "model"], set_=sets),
-            rows,
-        )
+        if self._rollup_upsert is None:  # built once: constructing it costs more than running it
+            ins = dialects.insert(self.dialect, usage_rollups)
+            sets: dict[str, Any] = {c: usage_rollups.c[c] + ins.excluded[c] for c in _ROLLUP_SUMS}
+            for c in _ROLLUP_MONEY:
+                sets[c] = dialects.money_add(self.dialect, usage_rollups.c[c], ins.excluded[c])
+            self._rollup_upsert = ins.on_conflict_do_update(
+                index_elements=["project_id", "bucket", "model"], set_=sets
+            )
+        conn.execute(self._rollup_upsert, rows)
 
     def _stamp(self, t: AuditTrail, now: datetime) -> AuditTrail:
         return dataclasses.replace(
@@ -171,20 +176,13 @@ class SQLStore(Store):
         for i, t in enumerate(stamped):
             firsts.setdefault(t.message_id, i)
         fresh = [t for i, t in enumerate(stamped) if firsts[t.message_id] == i]
-        with self._write() as conn:
-            self._ensure_projects(conn, {t.project_id for t in fresh if t.project_id}, now)
-            stmt = (
-                dialects.insert(self.dialect, audit_trails)
-                .on_conflict_do_nothing(index_elements=["message_id"])
-                .returning(audit_trails.c.message_id)
+        if self._fast is not None:
+            new_projects = {t.project_id for t in fresh if t.project_id} - self._known_projects
+            inserted, existing = self._fast.insert(
+                fresh, sorted(new_projects), now, lambda ins: set(firsts) - ins
             )
-            if len(fresh) == 1:
-                inserted = set(conn.execute(stmt, trail_to_row(fresh[0])).scalars())
-            else:
-                inserted = set(conn.execute(stmt, [trail_to_row(t) for t in fresh]).scalars())
-            self._bump_rollups(conn, [usage_delta(t) for t in fresh if t.message_id in inserted])
-            others = {t.message_id for t in stamped} - inserted
-            existing = self._fetch(conn, others) if others else {}
+        else:
+            inserted, existing = self._write_batch(fresh, set(firsts), now)
         self._known_projects.update(t.project_id for t in fresh if t.project_id)
         out: list[StoreOutcome | AuditTrailError] = []
         for i, (new, t) in enumerate(zip(items, stamped, strict=True)):
@@ -204,6 +202,27 @@ class SQLStore(Store):
                 )
         return out
 
+    def _write_batch(
+        self, fresh: list[AuditTrail], message_ids: set[str], now: datetime
+    ) -> tuple[set[str], dict[str, AuditTrail]]:
+        """Insert ``fresh`` (distinct message ids) with their rollups; the message ids inserted
+        and the stored trails of the other ``message_ids`` (SQLAlchemy Core path)."""
+        with self._write() as conn:
+            self._ensure_projects(conn, {t.project_id for t in fresh if t.project_id}, now)
+            stmt = (
+                dialects.insert(self.dialect, audit_trails)
+                .on_conflict_do_nothing(index_elements=["message_id"])
+                .returning(audit_trails.c.message_id)
+            )
+            if len(fresh) == 1:
+                inserted = set(conn.execute(stmt, trail_to_row(fresh[0])).scalars())
+            else:
+                inserted = set(conn.execute(stmt, [trail_to_row(t) for t in fresh]).scalars())
+            self._bump_rollups(conn, [usage_delta(t) for t in fresh if t.message_id in inserted])
+            others = message_ids - inserted
+            existing = self._fetch(conn, others) if others else {}
+        return inserted, existing
+
     def _fetch(self, conn: Connection, message_ids: set[str]) -> dict[str, AuditTrail]:
         rows = conn.execute(
             select(audit_trails).where(audit_trails.c.message_id.in_(sorted(message_ids)))
@@ -212,6 +231,8 @@ class SQLStore(Store):
 
     @_db_errors
     def _get(self, message_id: str) -> AuditTrail | None:
+        if self._fast is not None:
+            return self._fast.get(message_id)
         with self._read() as conn:
             row = (
                 conn.execute(select(audit_trails).where(audit_trails.c.message_id == message_id))
@@ -224,6 +245,16 @@ class SQLStore(Store):
     def _update(
         self, message_id: str, change: Callable[[AuditTrail], AuditTrail], project_id: str | None
     ) -> AuditTrail:
+        if self._fast is not None:
+
+            def compute(old: AuditTrail | None) -> tuple[AuditTrail, list[dict[str, Any]]]:
+                if old is None or (project_id is not None and old.project_id != project_id):
+                    raise NotFoundError(f"no audit trail with messageId {message_id!r}")
+                new = change(old)
+                moved = old.tokens != new.tokens or old.cost != new.cost
+                return new, combine([usage_delta(new), usage_delta(old, -1)]) if moved else []
+
+            return self._fast.update(message_id, compute)
         with self._write() as conn:
             query = select(audit_trails).where(audit_trails.c.message_id == message_id)
             if self.dialect == "postgresql":

@@ -1,0 +1,468 @@
+"""Core store benchmark (issue 2): llmtrail vs raw psycopg 3 vs the SQLAlchemy ORM, on PostgreSQL.
+
+    .venv/bin/python bench/bench_core.py [--quick]
+
+One run, one fresh database, fixed-seed data, arms interleaved (see BENCHMARKS.md):
+
+1. lifecycle per message — placeholder insert, then completion update, each committed:
+   llmtrail (``open_store``/``create_placeholder``/``update``) vs raw psycopg (the same two
+   prepared statements) vs the ORM with a session per operation.
+   Targets: llmtrail ≥ 0.8× raw, ≥ 3× ORM.
+2. bulk: ``store.store_many`` in batches of 1,000 vs raw ``COPY`` of the same batches, each
+   batch committed. Target ≥ 0.5× COPY.
+3. ``store.get`` latency vs a raw prepared SELECT by message_id, on ≥ 100,000 trails.
+   Target p99 ≤ 2× raw.
+
+llmtrail does more per write than the raw arms: validation, the implicit project upsert (cached
+after first use) and the ``usage_rollups`` row kept up to date in the same transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from sqlalchemy import BigInteger, DateTime, Integer, Numeric, String, create_engine, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import llmtrail
+from common import (
+    Msg,
+    Run,
+    bench_args,
+    check,
+    chunks,
+    fresh_database,
+    gen_messages,
+    interleave,
+    latency_summary,
+    pooled_percentile,
+    print_header,
+    print_table,
+    project_ids,
+    rates,
+    ratio_line,
+    vacuum_analyze,
+)
+from llmtrail.ids import uuid7
+
+COLS = (
+    "id, message_id, project_id, timestamp, model, reasoning, context_layers, prompt_tokens, "
+    "completion_tokens, total_tokens, cost_prompt, cost_completion, cost_total, cost_source, "
+    "status, metadata, created_at, updated_at"
+)
+RAW_INSERT = (
+    f"INSERT INTO audit_trails ({COLS}) VALUES "
+    "(%s, %s, %s, %s, %s, NULL, %s, 0, 0, 0, 0, 0, 0, 'unpriced', 'pending', %s, %s, %s)"
+)
+RAW_UPDATE = (
+    "UPDATE audit_trails SET reasoning = %s, prompt_tokens = %s, completion_tokens = %s, "
+    "total_tokens = %s, cost_prompt = %s, cost_completion = %s, cost_total = %s, "
+    "cost_source = 'provided', status = 'completed', updated_at = %s WHERE message_id = %s"
+)
+RAW_SELECT = f"SELECT {COLS} FROM audit_trails WHERE message_id = %s"
+ZERO = Decimal(0)
+
+
+# -- the ORM arm: a declarative model of the same table, as an application would write it -------
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Trail(Base):
+    __tablename__ = "audit_trails"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    model: Mapped[str] = mapped_column(String(200))
+    reasoning: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    context_layers: Mapped[int] = mapped_column(Integer)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)
+    total_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_prompt: Mapped[Decimal] = mapped_column(Numeric(38, 18))
+    cost_completion: Mapped[Decimal] = mapped_column(Numeric(38, 18))
+    cost_total: Mapped[Decimal] = mapped_column(Numeric(38, 18))
+    cost_source: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    metadata_: Mapped[Any] = mapped_column("metadata", JSONB, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def renamed(msgs: Sequence[Msg], prefix: str) -> list[Msg]:
+    """The same messages under an arm's own message ids."""
+    return [dataclasses.replace(m, message_id=f"{prefix}-{m.message_id}") for m in msgs]
+
+
+def arm_totals(conn: psycopg.Connection[Any], prefix: str) -> tuple[Any, ...]:
+    row = conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'completed'), "
+        "coalesce(sum(total_tokens), 0), coalesce(sum(cost_total), 0), "
+        "coalesce(sum(length(reasoning::text)), 0) FROM audit_trails WHERE message_id LIKE %s",
+        (prefix + "-%",),
+    ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def copy_rows(msgs: Sequence[Msg], now: datetime) -> list[tuple[Any, ...]]:
+    return [
+        (
+            uuid7(),
+            m.message_id,
+            m.project_id,
+            m.timestamp,
+            m.model,
+            Jsonb(m.reasoning),
+            m.context_layers,
+            m.prompt_tokens,
+            m.completion_tokens,
+            m.total_tokens,
+            m.cost_prompt,
+            m.cost_completion,
+            m.cost_total,
+            "provided",
+            "completed",
+            Jsonb(m.metadata),
+            now,
+            now,
+        )
+        for m in msgs
+    ]
+
+
+def raw_copy(conn: psycopg.Connection[Any], msgs: Sequence[Msg]) -> None:
+    with conn.cursor() as cur, cur.copy(f"COPY audit_trails ({COLS}) FROM STDIN") as cp:
+        for row in copy_rows(msgs, datetime.now(UTC)):
+            cp.write_row(row)
+    conn.commit()
+
+
+# -- 1. lifecycle --------------------------------------------------------------------------------
+
+
+def lifecycle(url: str, seed: int, n: int, rounds: int) -> None:
+    print(f"-- 1. lifecycle per message: placeholder insert + completion update, {n} × {rounds}")
+    base = gen_messages(n * rounds, seed=seed, prefix="life")
+    store = llmtrail.open_store(url)
+    raw = psycopg.connect(url)
+    orm_engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    new_session = sessionmaker(orm_engine)
+    # The projects exist (llmtrail would create them implicitly; the raw arms need the rows).
+    for pid in project_ids():
+        store.create_project(pid)
+    data = {a: renamed(base, a) for a in ("lt", "raw", "orm")}
+
+    def run_llmtrail(r: int) -> Run:
+        lat = []
+        t0 = time.perf_counter()
+        for m in data["lt"][r * n : (r + 1) * n]:
+            s = time.perf_counter()
+            store.create_placeholder(
+                m.message_id,
+                m.model,
+                m.context_layers,
+                project_id=m.project_id,
+                timestamp=m.timestamp,
+                metadata=m.metadata,
+            )
+            store.update(m.message_id, **m.completion())
+            lat.append(time.perf_counter() - s)
+        return Run(n, time.perf_counter() - t0, lat)
+
+    def run_raw(r: int) -> Run:
+        lat = []
+        t0 = time.perf_counter()
+        for m in data["raw"][r * n : (r + 1) * n]:
+            s = time.perf_counter()
+            now = datetime.now(UTC)
+            raw.execute(
+                RAW_INSERT,
+                (
+                    uuid7(),
+                    m.message_id,
+                    m.project_id,
+                    m.timestamp,
+                    m.model,
+                    m.context_layers,
+                    Jsonb(m.metadata),
+                    now,
+                    now,
+                ),
+                prepare=True,
+            )
+            raw.commit()
+            raw.execute(
+                RAW_UPDATE,
+                (
+                    Jsonb(m.reasoning),
+                    m.prompt_tokens,
+                    m.completion_tokens,
+                    m.total_tokens,
+                    m.cost_prompt,
+                    m.cost_completion,
+                    m.cost_total,
+                    datetime.now(UTC),
+                    m.message_id,
+                ),
+                prepare=True,
+            )
+            raw.commit()
+            lat.append(time.perf_counter() - s)
+        return Run(n, time.perf_counter() - t0, lat)
+
+    def run_orm(r: int) -> Run:
+        lat = []
+        t0 = time.perf_counter()
+        for m in data["orm"][r * n : (r + 1) * n]:
+            s = time.perf_counter()
+            now = datetime.now(UTC)
+            with new_session() as sess:
+                sess.add(
+                    Trail(
+                        id=uuid7(),
+                        message_id=m.message_id,
+                        project_id=m.project_id,
+                        timestamp=m.timestamp,
+                        model=m.model,
+                        reasoning=None,
+                        context_layers=m.context_layers,
+                        prompt_tokens=0,
+                        completion_tokens=0,
+                        total_tokens=0,
+                        cost_prompt=ZERO,
+                        cost_completion=ZERO,
+                        cost_total=ZERO,
+                        cost_source="unpriced",
+                        status="pending",
+                        metadata_=m.metadata,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                sess.commit()
+            with new_session() as sess:
+                t = sess.scalars(select(Trail).where(Trail.message_id == m.message_id)).one()
+                t.reasoning = m.reasoning
+                t.prompt_tokens = m.prompt_tokens
+                t.completion_tokens = m.completion_tokens
+                t.total_tokens = m.total_tokens
+                t.cost_prompt = m.cost_prompt
+                t.cost_completion = m.cost_completion
+                t.cost_total = m.cost_total
+                t.cost_source = "provided"
+                t.status = "completed"
+                t.updated_at = datetime.now(UTC)
+                sess.commit()
+            lat.append(time.perf_counter() - s)
+        return Run(n, time.perf_counter() - t0, lat)
+
+    runs = interleave(
+        [("llmtrail", run_llmtrail), ("raw psycopg", run_raw), ("ORM session/op", run_orm)],
+        rounds,
+    )
+    rows = []
+    for name, rs in runs.items():
+        lat = latency_summary(rs)
+        rows.append(
+            [
+                name,
+                rates(rs).fmt(0),
+                lat[50].fmt(2),
+                lat[99].fmt(2),
+                f"{pooled_percentile(rs, 99):.2f}",
+            ]
+        )
+    print_table(
+        ["arm", "messages/s (min–max)", "p50 ms (min–max)", "p99 ms (min–max)", "p99 all"], rows
+    )
+    with psycopg.connect(url) as conn:
+        totals = {a: arm_totals(conn, a) for a in data}
+        check(
+            "lifecycle arms wrote the same data (count, completed, tokens, cost, reasoning)",
+            len(set(totals.values())) == 1,
+            str(totals["lt"]),
+        )
+        ru = conn.execute(
+            "SELECT sum(messages), sum(total_tokens), sum(cost_total) FROM usage_rollups"
+        ).fetchone()
+        check(
+            "llmtrail's usage_rollups equal its trails",
+            ru is not None and tuple(ru) == (totals["lt"][0], totals["lt"][2], totals["lt"][3]),
+            str(ru),
+        )
+    lt, rw, orm = (rates(runs[a]).median for a in runs)
+    print("   " + ratio_line("llmtrail / raw psycopg", lt, rw, 0.8)[0])
+    print("   " + ratio_line("llmtrail / ORM session per operation", lt, orm, 3.0)[0])
+    print()
+    store.close()
+    raw.close()
+    orm_engine.dispose()
+
+
+# -- 2. bulk -------------------------------------------------------------------------------------
+
+
+def bulk(url: str, seed: int, n: int, rounds: int, batch: int = 1_000) -> None:
+    print(f"-- 2. bulk: store_many vs COPY, {n} rows × {rounds}, batches of {batch} committed")
+    base = gen_messages(n * rounds, seed=seed + 1, prefix="bulk")
+    data = {a: renamed(base, a) for a in ("ltb", "copy")}
+    store = llmtrail.open_store(url)
+    raw = psycopg.connect(url)
+
+    def run_store(r: int) -> Run:
+        lat = []
+        t0 = time.perf_counter()
+        for part in chunks(data["ltb"][r * n : (r + 1) * n], batch):
+            s = time.perf_counter()
+            out = store.store_many([m.as_input() for m in part])
+            lat.append(time.perf_counter() - s)
+            assert all(not isinstance(o, Exception) for o in out), out[:3]
+        return Run(n, time.perf_counter() - t0, lat)
+
+    def run_copy(r: int) -> Run:
+        lat = []
+        t0 = time.perf_counter()
+        for part in chunks(data["copy"][r * n : (r + 1) * n], batch):
+            s = time.perf_counter()
+            raw_copy(raw, part)
+            lat.append(time.perf_counter() - s)
+        return Run(n, time.perf_counter() - t0, lat)
+
+    runs = interleave([("llmtrail store_many", run_store), ("raw COPY", run_copy)], rounds)
+    rows = []
+    for name, rs in runs.items():
+        lat = latency_summary(rs)
+        rows.append([name, rates(rs).fmt(0), lat[50].fmt(1), lat[99].fmt(1)])
+    print_table(["arm", "rows/s (min–max)", "batch p50 ms", "batch p99 ms"], rows)
+    with psycopg.connect(url) as conn:
+        totals = {a: arm_totals(conn, a) for a in data}
+        check(
+            "bulk arms wrote the same data (count, completed, tokens, cost, reasoning)",
+            len(set(totals.values())) == 1,
+            str(totals["copy"]),
+        )
+        ru = conn.execute(
+            "SELECT sum(messages), sum(total_tokens), sum(cost_total) FROM usage_rollups"
+        ).fetchone()
+        lt = conn.execute(
+            "SELECT count(*), sum(total_tokens), sum(cost_total) FROM audit_trails "
+            "WHERE message_id LIKE 'lt-%' OR message_id LIKE 'ltb-%'"
+        ).fetchone()
+        check("llmtrail's usage_rollups equal its trails", ru == lt, str(ru))
+    a, b = (rates(rs).median for rs in runs.values())
+    print("   " + ratio_line("store_many / COPY", a, b, 0.5)[0])
+    print()
+    store.close()
+    raw.close()
+
+
+# -- 3. get --------------------------------------------------------------------------------------
+
+
+def point_reads(url: str, seed: int, table_rows: int, n: int, rounds: int) -> None:
+    with psycopg.connect(url) as conn:
+        have = conn.execute("SELECT count(*) FROM audit_trails").fetchone()
+        need = table_rows - (have[0] if have else 0)
+        if need > 0:
+            for part in chunks(gen_messages(need, seed=seed + 2, prefix="fill"), 5_000):
+                raw_copy(conn, part)
+        ids = [r[0] for r in conn.execute("SELECT message_id FROM audit_trails")]
+    vacuum_analyze(url, "audit_trails")
+    print(f"-- 3. get by message_id: {n} lookups × {rounds} on {len(ids):,} trails")
+    rng = random.Random(seed)
+    picks = [rng.sample(ids, n) for _ in range(rounds)]
+    store = llmtrail.open_store(url)
+    raw = psycopg.connect(url, autocommit=True)
+    seen: dict[str, list[tuple[Any, ...]]] = {"llmtrail": [], "raw": []}
+
+    def run_get(r: int) -> Run:
+        lat = []
+        t0 = time.perf_counter()
+        for mid in picks[r]:
+            s = time.perf_counter()
+            t = store.get(mid)
+            lat.append(time.perf_counter() - s)
+            assert t is not None
+            seen["llmtrail"].append(
+                (t.message_id, t.tokens.total, t.cost.total if t.cost else None)
+            )
+        return Run(n, time.perf_counter() - t0, lat)
+
+    def run_raw(r: int) -> Run:
+        lat = []
+        t0 = time.perf_counter()
+        for mid in picks[r]:
+            s = time.perf_counter()
+            row = raw.execute(RAW_SELECT, (mid,), prepare=True).fetchone()
+            lat.append(time.perf_counter() - s)
+            assert row is not None
+            seen["raw"].append((row[1], row[9], row[12]))
+        return Run(n, time.perf_counter() - t0, lat)
+
+    runs = interleave([("llmtrail get", run_get), ("raw prepared SELECT", run_raw)], rounds)
+    rows = []
+    for name, rs in runs.items():
+        lat = latency_summary(rs, (50, 90, 99))
+        rows.append(
+            [
+                name,
+                rates(rs).fmt(0),
+                lat[50].fmt(3),
+                lat[90].fmt(3),
+                lat[99].fmt(3),
+                f"{pooled_percentile(rs, 99):.3f}",
+            ]
+        )
+    print_table(["arm", "gets/s", "p50 ms", "p90 ms", "p99 ms", "p99 all"], rows)
+    check("both arms read the same trails", seen["llmtrail"] == seen["raw"])
+    lt, rw = (latency_summary(rs)[99].median for rs in runs.values())
+    lt50, rw50 = (latency_summary(rs)[50].median for rs in runs.values())
+    print("   " + ratio_line("get p99 / raw p99", lt, rw, 2.0, higher_is_better=False)[0])
+    print(f"   get p50 / raw p50: {lt50 / rw50:.2f}×")
+    print()
+    store.close()
+    raw.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = bench_args(__doc__.splitlines()[0] if __doc__ else "", argv)
+    if args.quick:
+        sizes = {"life": (60, 3), "bulk": (2_000, 2), "table": 20_000, "get": (500, 3)}
+    else:
+        sizes = {"life": (400, 5), "bulk": (10_000, 3), "table": 100_000, "get": (2_000, 5)}
+    with fresh_database("bench_core", admin=args.pg) as url:
+        print_header(
+            "llmtrail core store benchmark (issue 2)",
+            url,
+            seed=args.seed,
+            mode="quick" if args.quick else "full",
+        )
+        started = time.perf_counter()
+        lifecycle(url, args.seed, *sizes["life"])
+        bulk(url, args.seed, *sizes["bulk"])
+        point_reads(url, args.seed, sizes["table"], *sizes["get"])
+        print(f"done in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

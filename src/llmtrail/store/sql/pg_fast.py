@@ -1,0 +1,407 @@
+"""PostgreSQL hot paths of ``SQLStore``: prepared statements on the psycopg connection.
+
+The SQL store's writes and point reads are a handful of statements run thousands of times a
+second, where SQLAlchemy's per-execution work (statement caching, parameter processing, result
+proxies, the BEGIN/COMMIT round trips of a Core transaction) costs more than PostgreSQL itself.
+On PostgreSQL those paths run here instead, on a connection checked out of the *same*
+SQLAlchemy pool, with the same columns, values and semantics as the Core path:
+
+- ``get``: one prepared ``SELECT`` in autocommit mode (no BEGIN/ROLLBACK round trips);
+- ``insert``: one statement inserts the trails (``ON CONFLICT (message_id) DO NOTHING``) and
+  adds the inserted trails to ``usage_rollups`` in a data-modifying CTE — atomic on its own,
+  so a single trail is one round trip; batches are ``COPY``-ed into a session temp table first;
+- ``update``: read the row with its ``xmin``, compute the new trail in Python, then one
+  statement updates it *only if it is still that version* and applies the rollup delta in the
+  same CTE; a concurrent change makes it re-read and retry (optimistic locking instead of
+  ``SELECT … FOR UPDATE`` in an explicit transaction).
+
+psycopg errors are re-raised as SQLAlchemy ``DBAPIError`` subclasses, so the store's error
+mapping (``UnavailableError``, the retry on a stale pooled connection, the ``IntegrityError``
+retry when a project vanished) applies unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg.types.numeric import Int8
+from sqlalchemy import exc
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import PoolProxiedConnection
+
+from llmtrail.errors import NotFoundError
+from llmtrail.model import AuditTrail, Cost, TokenUsage
+from llmtrail.model.rules import plain
+from llmtrail.store.sql.schema import audit_trails
+
+COLUMNS: tuple[str, ...] = tuple(audit_trails.c.keys())
+_COLS = ", ".join(f'"{c}"' for c in COLUMNS)
+_SUMS = ("prompt_tokens", "completion_tokens", "total_tokens")
+_MONEY = ("cost_prompt", "cost_completion", "cost_total")
+_ROLLUP_COLS = "project_id, bucket, model, messages, " + ", ".join(_SUMS + _MONEY)
+_ROLLUP_ON_CONFLICT = "ON CONFLICT (project_id, bucket, model) DO UPDATE SET " + ", ".join(
+    f"{c} = usage_rollups.{c} + EXCLUDED.{c}" for c in ("messages", *_SUMS, *_MONEY)
+)
+# 15-minute UTC buckets, as rows.bucket_of computes them in Python.
+_BUCKET = "date_bin('15 minutes', \"timestamp\", TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+_INCOMING = "llmtrail_incoming"
+_INCOMING_FLAG = "llmtrail_incoming_table"
+
+
+def _insert_sql(source: str) -> str:
+    """Insert trails from ``source`` and add the ones actually inserted to the rollups."""
+    return f"""
+WITH ins AS (
+    INSERT INTO audit_trails ({_COLS}) {source}
+    ON CONFLICT (message_id) DO NOTHING
+    RETURNING message_id, xmin::text AS version, project_id, "timestamp", model,
+        {", ".join(_SUMS + _MONEY)}
+), rollup AS (
+    INSERT INTO usage_rollups ({_ROLLUP_COLS})
+    SELECT project_id, {_BUCKET}, model, count(*), {", ".join(f"sum({c})" for c in _SUMS + _MONEY)}
+    FROM ins GROUP BY 1, 2, 3
+    {_ROLLUP_ON_CONFLICT}
+)
+SELECT message_id, version FROM ins"""
+
+
+INSERT_VALUES = _insert_sql(f"VALUES ({', '.join(['%s'] * len(COLUMNS))})")
+INSERT_FROM_INCOMING = _insert_sql(f"SELECT {_COLS} FROM {_INCOMING}")
+CREATE_INCOMING = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} "
+    "(LIKE audit_trails INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+COPY_INCOMING = f"COPY {_INCOMING} ({_COLS}) FROM STDIN"
+SELECT_ONE = f"SELECT {_COLS} FROM audit_trails WHERE message_id = %s"
+SELECT_VERSIONED = f"SELECT {_COLS}, xmin::text FROM audit_trails WHERE message_id = %s"
+SELECT_MANY = f"SELECT {_COLS} FROM audit_trails WHERE message_id = ANY(%s)"
+INSERT_PROJECTS = (
+    "INSERT INTO projects (id, name, retention_days, created_at) "
+    "SELECT p, p, NULL, %s FROM unnest(%s::text[]) AS p ON CONFLICT DO NOTHING"
+)
+_SET_COLS = tuple(c for c in COLUMNS if c not in ("id", "message_id"))
+
+
+def _update_sql(with_reasoning: bool, deltas: int) -> str:
+    cols = [c for c in _SET_COLS if with_reasoning or c != "reasoning"]
+    sets = ", ".join(f'"{c}" = %s' for c in cols)
+    update = (
+        f"UPDATE audit_trails SET {sets} "
+        "WHERE id = %s AND xmin::text = %s AND updated_at = %s RETURNING xmin::text AS version"
+    )
+    if not deltas:
+        return update
+    row = "(" + ", ".join(["%s"] * (4 + len(_SUMS) + len(_MONEY))) + ")"
+    return f"""
+WITH upd AS ({update}), rollup AS (
+    INSERT INTO usage_rollups ({_ROLLUP_COLS})
+    SELECT * FROM (VALUES {", ".join([row] * deltas)}) AS d ({_ROLLUP_COLS})
+    WHERE EXISTS (SELECT 1 FROM upd)
+    {_ROLLUP_ON_CONFLICT}
+)
+SELECT version FROM upd"""
+
+
+UPDATES = {(r, d): _update_sql(r, d) for r in (True, False) for d in (0, 1, 2)}
+
+
+# -- values ---------------------------------------------------------------------------------------
+
+
+def _int(v: int | None) -> Int8 | None:
+    return None if v is None else Int8(v)
+
+
+def trail_values(t: AuditTrail) -> tuple[Any, ...]:
+    """A trail's column values in ``COLUMNS`` order, typed for stable prepared statements.
+
+    JSON columns hold JSON ``null`` for None, as SQLAlchemy's JSON type stores it.
+    """
+    tk = t.tokens
+    cost = t.cost or Cost()
+    return (
+        t.id,
+        t.message_id,
+        t.project_id,
+        t.timestamp,
+        t.model,
+        Jsonb(t.reasoning),
+        Int8(t.context_layers),
+        Int8(tk.prompt),
+        Int8(tk.completion),
+        _int(tk.total),
+        _int(tk.cache_read),
+        _int(tk.cache_write),
+        _int(tk.reasoning),
+        cost.prompt,
+        cost.completion,
+        cost.total,
+        t.cost_source,
+        t.price_version,
+        t.status,
+        Jsonb(t.metadata),
+        t.created_at,
+        t.updated_at,
+    )
+
+
+def _utc(d: datetime) -> datetime:
+    return d.astimezone(UTC)
+
+
+def values_to_trail(r: Sequence[Any]) -> AuditTrail:
+    """The trail of a row selected as ``COLUMNS`` (same conversions as the Core types)."""
+    return AuditTrail(
+        id=r[0],
+        message_id=r[1],
+        project_id=r[2],
+        timestamp=_utc(r[3]),
+        model=r[4],
+        reasoning=r[5],
+        context_layers=r[6],
+        tokens=TokenUsage(r[7], r[8], r[9], r[10], r[11], r[12]),
+        cost=Cost(plain(r[13]), plain(r[14]), plain(r[15])),
+        cost_source=r[16],
+        price_version=r[17],
+        status=r[18],
+        metadata=r[19],
+        created_at=_utc(r[20]),
+        updated_at=_utc(r[21]),
+    )
+
+
+def _check_layout() -> None:
+    expected = [
+        *("id", "message_id", "project_id", "timestamp", "model", "reasoning"),
+        *("context_layers", "prompt_tokens", "completion_tokens", "total_tokens"),
+        *("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"),
+        *("cost_prompt", "cost_completion", "cost_total", "cost_source", "price_version"),
+        *("status", "metadata", "created_at", "updated_at"),
+    ]
+    if list(COLUMNS) != expected:  # pragma: no cover - guards trail_values/values_to_trail
+        raise RuntimeError(f"audit_trails columns changed; update pg_fast.py: {COLUMNS}")
+
+
+_check_layout()
+
+
+def delta_values(d: dict[str, Any]) -> list[Any]:
+    """A combined rollup delta (``rows.combine``) as VALUES parameters."""
+    return [
+        d["project_id"],
+        d["bucket"],
+        d["model"],
+        Int8(d["messages"]),
+        *(Int8(d[c]) for c in _SUMS),
+        *(d[c] for c in _MONEY),
+    ]
+
+
+# -- the fast path --------------------------------------------------------------------------------
+
+
+class PgFastPath:
+    """Hot-path statements of one PostgreSQL ``SQLStore``, on its engine's connection pool."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.versions = VersionCache()
+
+    @contextmanager
+    def _conn(self, *, autocommit: bool) -> Iterator[tuple[psycopg.Connection[Any], Any]]:
+        """A pooled psycopg connection (and its pool record's ``info``); errors become
+        SQLAlchemy ``DBAPIError``s, a broken connection is invalidated."""
+        try:
+            pooled: PoolProxiedConnection = self.engine.raw_connection()
+        except psycopg.Error as e:
+            raise exc.DBAPIError.instance(None, None, e, psycopg.Error) from e
+        pg: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+        try:
+            if autocommit:
+                pg.autocommit = True
+            try:
+                yield pg, pooled.info
+            except BaseException:
+                if not pg.closed and not pg.autocommit:
+                    pg.rollback()
+                raise
+            finally:
+                if autocommit and not pg.closed:
+                    pg.autocommit = False
+        except psycopg.Error as e:
+            broken = bool(pg.closed or pg.broken)
+            if broken:
+                pooled.invalidate(e)
+            raise exc.DBAPIError.instance(
+                None, None, e, psycopg.Error, connection_invalidated=broken
+            ) from e
+        finally:
+            pooled.close()
+
+    def get(self, message_id: str) -> AuditTrail | None:
+        """The trail with this message id, or None."""
+        with self._conn(autocommit=True) as (pg, _):
+            row = pg.execute(SELECT_ONE, (message_id,), prepare=True).fetchone()
+        return values_to_trail(row) if row is not None else None
+
+    def insert(
+        self,
+        trails: Sequence[AuditTrail],
+        new_projects: Sequence[str],
+        now: datetime,
+        others: Callable[[set[str]], set[str]],
+    ) -> tuple[set[str], dict[str, AuditTrail]]:
+        """Insert trails (distinct message ids) and their rollups in one transaction.
+
+        Returns the message ids actually inserted, and the stored trails of the ids that
+        ``others(inserted)`` names (the ones to compare with for idempotent retries).
+        """
+        single = len(trails) == 1 and not new_projects
+        with self._conn(autocommit=single) as (pg, info):
+            try:
+                if single:
+                    row = pg.execute(INSERT_VALUES, trail_values(trails[0]), prepare=True)
+                    got = row.fetchone()
+                    inserted = {got[0]} if got else set()
+                    if got:
+                        self.versions.put(trails[0], got[1])
+                else:
+                    inserted = self._insert_batch(pg, info, trails, new_projects, now)
+                wanted = others(inserted)
+                existing = self._fetch(pg, wanted) if wanted else {}
+                if not single:
+                    pg.commit()
+            except BaseException:
+                info.pop(_INCOMING_FLAG, None)  # its creation may have been rolled back
+                raise
+        return inserted, existing
+
+    def _insert_batch(
+        self,
+        pg: psycopg.Connection[Any],
+        info: dict[str, Any],
+        trails: Sequence[AuditTrail],
+        new_projects: Sequence[str],
+        now: datetime,
+    ) -> set[str]:
+        if new_projects:
+            pg.execute(INSERT_PROJECTS, (now, sorted(new_projects)))
+        if len(trails) == 1:
+            return {r[0] for r in pg.execute(INSERT_VALUES, trail_values(trails[0]))}
+        if not info.get(_INCOMING_FLAG):
+            pg.execute(CREATE_INCOMING)
+            info[_INCOMING_FLAG] = True
+        with pg.cursor() as cur:
+            with cur.copy(COPY_INCOMING) as cp:
+                for t in trails:
+                    cp.write_row(trail_values(t))
+            return {r[0] for r in cur.execute(INSERT_FROM_INCOMING, prepare=True)}
+
+    def _fetch(self, pg: psycopg.Connection[Any], message_ids: set[str]) -> dict[str, AuditTrail]:
+        rows = pg.execute(SELECT_MANY, (sorted(message_ids),))
+        return {r[1]: values_to_trail(r) for r in rows}
+
+    def update(
+        self,
+        message_id: str,
+        compute: Callable[[AuditTrail | None], tuple[AuditTrail, list[dict[str, Any]]]],
+    ) -> AuditTrail:
+        """``compute`` the trail's new version and its combined rollup deltas from the current
+        one (or raise), and write it back only if the row is still the version it was computed
+        from (same ``xmin`` and ``updated_at``); otherwise re-read and retry.
+
+        The version this process wrote last is usually known (see ``VersionCache``), which saves
+        the read: the placeholder-then-completion lifecycle is one round trip per write.
+        """
+        with self._conn(autocommit=True) as (pg, _):
+            cached = self.versions.get(message_id)
+            if cached is not None:
+                try:
+                    new, deltas = compute(cached[0])
+                except NotFoundError:
+                    new = None  # maybe stale (the trail was replaced): read it
+                if new is not None:
+                    version = self._write_version(pg, cached[0], cached[1], new, deltas)
+                    if version is not None:
+                        return new
+            while True:
+                row = pg.execute(SELECT_VERSIONED, (message_id,), prepare=True).fetchone()
+                old = values_to_trail(row) if row is not None else None
+                new, deltas = compute(old)
+                assert old is not None and row is not None
+                if self._write_version(pg, old, row[-1], new, deltas) is not None:
+                    return new
+
+    def _write_version(
+        self,
+        pg: psycopg.Connection[Any],
+        old: AuditTrail,
+        version: str,
+        new: AuditTrail,
+        deltas: list[dict[str, Any]],
+    ) -> str | None:
+        same_reasoning = new.reasoning == old.reasoning
+        values = list(trail_values(new)[2:])
+        if same_reasoning:
+            del values[3]  # "reasoning" (COLUMNS[5]) is left as it is
+        values += [old.id, version, old.updated_at]
+        for d in deltas:
+            values += delta_values(d)
+        row = pg.execute(
+            UPDATES[(not same_reasoning, len(deltas))], values, prepare=True
+        ).fetchone()
+        if row is None:
+            self.versions.discard(new.message_id)
+            return None
+        self.versions.put(new, row[0])
+        return str(row[0])
+
+
+class VersionCache:
+    """The last version of recently written trails (trail, ``xmin``), bounded, thread-safe.
+
+    Only a hint: an update built on a cached version is written with a compare-and-set on
+    ``xmin`` and ``updated_at``, so a stale entry costs a re-read, never a lost update.
+    Trails with large reasoning are not kept, so memory stays small.
+    """
+
+    def __init__(self, max_entries: int = 4_096, max_reasoning: int = 16_384) -> None:
+        self.max_entries = max_entries
+        self.max_reasoning = max_reasoning
+        self._items: OrderedDict[str, tuple[AuditTrail, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, message_id: str) -> tuple[AuditTrail, str] | None:
+        with self._lock:
+            return self._items.get(message_id)
+
+    def put(self, trail: AuditTrail, version: str) -> None:
+        if trail.reasoning is not None and sum(map(len, trail.reasoning)) > self.max_reasoning:
+            self.discard(trail.message_id)
+            return
+        with self._lock:
+            self._items[trail.message_id] = (_as_stored(trail), version)
+            self._items.move_to_end(trail.message_id)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+
+    def discard(self, message_id: str) -> None:
+        with self._lock:
+            self._items.pop(message_id, None)
+
+
+def _as_stored(t: AuditTrail) -> AuditTrail:
+    """The trail as reading it back would return it (money without trailing zeros)."""
+    cost = t.cost or Cost()
+    assert cost.total is not None
+    return dataclasses.replace(
+        t, cost=Cost(plain(cost.prompt), plain(cost.completion), plain(cost.total))
+    )
