@@ -427,3 +427,45 @@ def test_unknown_or_invalid_project(clocked: Callable[..., Store]) -> None:
     with pytest.raises(ValidationError) as e:
         store.analytics("bad id!")
     assert e.value.fields == ["projectId"]
+
+
+# -- scale ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_million_micro_dollars_make_exactly_one_dollar(sqlite_url: str) -> None:
+    """1,000,000 trails of $0.000001 through the public API: analytics total exactly $1."""
+    n, step = 1_000_000, timedelta(seconds=2.5)  # spread over ~29 days
+    store = llmtrail.open_store(sqlite_url, clock=lambda: NOW)
+    try:
+        store.create_project("big")
+        micro = Decimal("0.000001")
+        models = ["gpt-4o", "claude-3-7-sonnet-20250219", "gemini-2.0-flash"]
+        for b in range(0, n, 5_000):
+            batch = [
+                {
+                    "messageId": f"u{i}",
+                    "model": models[i % 3],
+                    "timestamp": NOW - i * step,
+                    "tokens": {"prompt": 1, "completion": 0},
+                    "cost": {"prompt": micro},
+                }
+                for i in range(b, b + 5_000)
+            ]
+            out = store.store_many(batch, "big")
+            assert not any(isinstance(o, Exception) for o in out)
+        a = store.analytics("big", days=30)
+        assert a.total_cost == Decimal(1) and str(a.total_cost) == "1"
+        assert a.message_count == n and a.total_tokens == n
+        assert a.average_cost == micro
+        assert sum(d.messages for d in a.cost_by_day) == n
+        assert sum(m.cost for m in a.cost_by_model) == 1
+        assert '"totalCost": 1,' in dumps(a.to_wire())
+        # an arbitrary window (partial buckets at both ends) is exact too
+        since = NOW - timedelta(days=10, minutes=7, seconds=1)
+        until = NOW - timedelta(days=1, seconds=3.7)
+        inside = sum(1 for i in range(n) if since <= NOW - i * step < until)
+        b = store.analytics("big", since=since, until=until)
+        assert b.message_count == inside and b.total_cost == inside * micro
+    finally:
+        store.close()
