@@ -135,8 +135,11 @@ def test_price_history_uses_the_price_in_force_at_the_trail_timestamp() -> None:
     assert cost("o3-2025-04-16", tokens, after) == ("0.002", "0.008", "0.01")
 
 
-def test_zero_tokens_cost_zero() -> None:
-    assert cost("gpt-4o", TokenUsage()) == ("0", "0", "0")
+def test_no_tokens_is_unpriced_not_a_computed_zero() -> None:
+    # SPEC §1: with neither tokens nor cost a trail is ``unpriced`` (placeholders, until the
+    # tokens arrive); one token is enough to be priced.
+    assert T.price("gpt-4o", TokenUsage()) is None
+    assert cost("gpt-4o", TokenUsage(0, 1)) == ("0", "0.00001", "0.00001")
 
 
 # --- model names ---------------------------------------------------------------------------
@@ -185,7 +188,7 @@ def test_non_string_model_is_unpriced() -> None:
 @settings(max_examples=200, deadline=None)
 @given(
     model=st.sampled_from(sorted(T.models)),
-    prompt=st.integers(0, rules.MAX_TOKENS),
+    prompt=st.integers(1, rules.MAX_TOKENS),
     completion=st.integers(0, rules.MAX_TOKENS),
     data=st.data(),
 )

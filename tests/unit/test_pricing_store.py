@@ -71,7 +71,8 @@ def test_provided_cost_wins(store: Store) -> None:
 
 
 def test_placeholder_is_repriced_when_tokens_arrive(store: Store) -> None:
-    store.create_placeholder("m4", "o4-mini", 2, "p")
+    p = store.create_placeholder("m4", "o4-mini", 2, "p")
+    assert p.cost_source == "unpriced" and p.status == "pending"
     t = store.update(
         "m4", tokens={"prompt": 1_200, "completion": 5_000, "reasoning": 4_000}, status="completed"
     )

@@ -135,7 +135,11 @@ class PriceTable:
     def price(
         self, model: str, tokens: TokenUsage, at: datetime | None = None
     ) -> PricedCost | None:
-        """The exact cost of ``tokens`` on ``model`` at ``at``, or None for an unknown model."""
+        """The exact cost of ``tokens`` on ``model`` at ``at``; None for an unknown model, and
+        for a trail without tokens (a placeholder: SPEC §1 calls it ``unpriced`` until its
+        tokens arrive and it is re-priced)."""
+        if tokens.prompt == 0 and tokens.completion == 0:
+            return None
         found = self.resolve(model)
         if found is None:
             return None
