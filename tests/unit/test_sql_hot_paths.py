@@ -42,15 +42,14 @@ def rollups_match_trails(store: Store) -> None:
     from llmtrail.store.sql.schema import audit_trails, usage_rollups
 
     engine = store.engine  # type: ignore[attr-defined]
+    cols = (None, "prompt_tokens", "completion_tokens", "total_tokens")
+    cols += ("cost_prompt", "cost_completion", "cost_total")
     expected: dict[tuple[Any, ...], list[Any]] = {}
     with engine.connect() as conn:
         for r in conn.execute(select(audit_trails)).mappings():
             key = (r["project_id"], bucket_of(r["timestamp"]), r["model"])
             acc = expected.setdefault(key, [0, 0, 0, 0, Decimal(0), Decimal(0), Decimal(0)])
-            for i, col in enumerate(
-                (None, "prompt_tokens", "completion_tokens", "total_tokens")
-                + ("cost_prompt", "cost_completion", "cost_total")
-            ):
+            for i, col in enumerate(cols):
                 acc[i] += 1 if col is None else r[col]
         got = {
             (r["project_id"], r["bucket"], r["model"]): [
