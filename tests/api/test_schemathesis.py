@@ -39,7 +39,13 @@ EXAMPLES = 40
 def test_openapi_contract(sqlite_api: Api) -> None:
     sqlite_api.project("p1")
     schema = schemathesis.openapi.from_asgi("/openapi.json", sqlite_api.app)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [
+        op
+        for op in (result.ok() for result in schema.get_all_operations())
+        # the chat route needs an upstream model (its 503 without one is by design);
+        # it is tested with a real upstream double in tests/integrations
+        if not op.path.endswith("/assessment/chat")
+    ]
     assert len(operations) >= 12
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
