@@ -161,3 +161,22 @@ def test_copy_cli_rejects_a_missing_source(tmp_path: Path, pg_url: str) -> None:
     assert "no such SQLite database" in result.stderr
     assert not (tmp_path / "nope.db").exists()
     assert trail(1)["messageId"] == "msg-0000001"
+
+
+def test_copy_corrects_projects_created_implicitly_on_the_target(
+    sqlite_url: str, pg_url: str
+) -> None:
+    source = llmtrail.open_store(sqlite_url)
+    target = llmtrail.open_store(pg_url)
+    try:
+        source.create_project("acme", name="Acme Inc.", retention_days=30)
+        source.store(trail(1, "acme"))
+        target.store(trail(2, "acme"))  # the target made "acme" itself, named after its id
+        report = copy_store(source, target)
+        assert report.projects == 1
+        assert target.get_project("acme") == source.get_project("acme")
+        diff = verify_stores(source, target)
+        assert [(d.kind, d.message_id) for d in diff.differences] == [("extra", "msg-0000002")]
+    finally:
+        source.close()
+        target.close()
