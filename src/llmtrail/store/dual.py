@@ -6,10 +6,11 @@ the authority for the whole of dual mode: writes go to it first and fail the cal
 fails. Each write is then applied to the **target** (``DATABASE_URL``) as an idempotent upsert
 of the full record (see ``replicate``). If the target fails — an outage, a timeout — the caller
 still succeeds: the operation goes to the outbox (a SQLite file, ``AUDIT_TRAIL_DUAL_OUTBOX``)
-and a replayer thread applies it later, oldest first, with exponential backoff. While the
-outbox holds anything, new writes queue behind it instead of going straight to the target, and
-writes of one trail are serialised (striped locks), so the target sees every trail's versions
-in the source's order: an update is never applied before the insert it depends on.
+and a replayer thread (``replay.py``) applies it later, oldest first, with exponential
+backoff. While the outbox holds anything, new writes queue behind it instead of going
+straight to the target, and writes of one trail are serialised (striped locks), so the target
+sees every trail's versions in the source's order: an update is never applied before the
+insert it depends on.
 
 Reads come from the source until ``AUDIT_TRAIL_DUAL_READ=target``. A trail missing from the
 read side is looked up on the other one (a memory source forgets trails on restart), and with
@@ -25,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -34,7 +34,6 @@ from typing import Any
 from llmtrail import keys
 from llmtrail.config import Settings
 from llmtrail.errors import AuditTrailError, NotFoundError, UnavailableError, ValidationError
-from llmtrail.metrics import DUAL_BACKLOG, DUAL_REPLAYED
 from llmtrail.model import (
     ApiKey,
     AuditTrail,
@@ -43,18 +42,15 @@ from llmtrail.model import (
     Project,
     StoreOutcome,
     TrailFilter,
-    parse_trail,
 )
-from llmtrail.model.rules import Errors, timestamp
 from llmtrail.model.wire import key_to_wire, project_to_wire, trail_to_wire
 from llmtrail.store.base import Store
-from llmtrail.store.outbox import Entry, Outbox
-from llmtrail.store.replicate import put_key, put_project, put_trails
+from llmtrail.store.outbox import Outbox
+from llmtrail.store.replay import Replayer, describe
+from llmtrail.store.replicate import key_records, put_key, put_project, put_trails
 
 log = logging.getLogger("llmtrail.store.dual")
 _STRIPES = 64
-_MAX_ATTEMPTS = 8  # permanent (non-outage) failures before an entry goes to the dead table
-_MAX_BACKOFF = 30.0
 
 
 class DualStore(Store):
@@ -83,22 +79,17 @@ class DualStore(Store):
         self._open_target = None if isinstance(target, Store) else target
         self.read_from = read
         self.outbox = outbox
-        self.replay_interval = replay_interval
         tdb = self._target.database if self._target else target_database
         self.database = f"{source.database} -> {tdb}"
         self._stripes = [threading.Lock() for _ in range(_STRIPES)]
         self._target_lock = threading.Lock()
-        self._replay_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._failures = 0
-        self._retry_at = 0.0
-        self._thread: threading.Thread | None = None
         self._synced: set[str] = set()  # projects already replicated by this process
-        self._update_backlog()
+        self.replayer = Replayer(
+            outbox, lambda: self.target, self._locked, clock=self.clock, interval=replay_interval
+        )
+        self.replayer.update_backlog()
         if replayer:
-            self._thread = threading.Thread(target=self._run, name="llmtrail-dual", daemon=True)
-            self._thread.start()
+            self.replayer.start()
 
     # -- the two sides -----------------------------------------------------------------------
 
@@ -141,18 +132,17 @@ class DualStore(Store):
                 return
             except Exception as e:  # any target failure: the source has it, the outbox keeps it
                 self.outbox.append(kind, items)
-                backlog = self._update_backlog()
+                backlog = self.replayer.update_backlog()
                 log.warning(
                     "dual: target write failed (%s); recorded in the outbox, backlog=%d",
-                    _describe(e),
+                    describe(e),
                     backlog,
                 )
-                self._note_failure()
+                self.replayer.note_failure()
                 return
         self.outbox.append(kind, items)
-        self._update_backlog()
-        if time.monotonic() >= self._retry_at:
-            self._wake.set()
+        self.replayer.update_backlog()
+        self.replayer.wake()
 
     def _replicate_trails(self, trails: list[AuditTrail]) -> None:
         # Projects the source created implicitly go first, with their name and createdAt.
@@ -166,136 +156,13 @@ class DualStore(Store):
             lambda target: put_trails(target, trails),
         )
 
-    def _update_backlog(self) -> int:
-        n = self.outbox.pending()
-        DUAL_BACKLOG.set(n)
-        return n
-
     def backlog(self) -> int:
         """How many operations wait for the target."""
-        return self._update_backlog()
-
-    def _note_failure(self) -> None:
-        self._failures += 1
-        delay = min(0.5 * 2 ** (self._failures - 1), _MAX_BACKOFF)
-        self._retry_at = time.monotonic() + delay
+        return self.replayer.update_backlog()
 
     def replay(self, limit: int | None = None) -> bool:
-        """Apply recorded operations to the target, oldest first; True when the outbox is empty
-        (or another process is replaying), False when the target is still failing."""
-        with self._replay_lock, self.outbox.replaying() as mine:
-            if not mine:
-                return True
-            applied = 0
-            while limit is None or applied < limit:
-                entries = self.outbox.head(500)
-                if not entries:
-                    break
-                ok, n = self._apply_entries(entries)
-                applied += n
-                if not ok:
-                    self._update_backlog()
-                    return False
-            backlog = self._update_backlog()
-            if applied:
-                log.info("dual: replayed %d operations to the target, backlog=%d", applied, backlog)
-                if backlog == 0:
-                    log.info("dual: outbox drained, the target is up to date")
-            self._failures = 0
-            self._retry_at = 0.0
-            return backlog == 0
-
-    def _apply_entries(self, entries: list[Entry]) -> tuple[bool, int]:
-        done = 0
-        i = 0
-        while i < len(entries):
-            j = i + 1
-            if entries[i].kind == "trail":
-                while j < len(entries) and entries[j].kind == "trail":
-                    j += 1
-            group = entries[i:j]
-            try:
-                with self._locked([e.key for e in group if e.kind == "trail"]):
-                    self._apply(group)
-                    self.outbox.done([e.seq for e in group])
-            except Exception as e:
-                if _is_outage(e):
-                    log.warning(
-                        "dual: target still unavailable (%s), backlog=%d",
-                        _describe(e),
-                        self.outbox.pending(),
-                    )
-                    self._note_failure()
-                    return False, done
-                if len(group) > 1:  # find the one bad entry: apply them one by one
-                    for entry in group:
-                        ok, n = self._apply_entries([entry])
-                        done += n
-                        if not ok:
-                            return False, done
-                else:
-                    self._give_up_maybe(group[0], e)
-                i = j
-                continue
-            done += len(group)
-            DUAL_REPLAYED.inc(len(group))
-            i = j
-        return True, done
-
-    def _give_up_maybe(self, entry: Entry, e: Exception) -> None:
-        attempts = self.outbox.failed(entry.seq, _describe(e))
-        if attempts >= _MAX_ATTEMPTS:
-            self.outbox.bury(entry.seq)
-            log.error(
-                "dual: gave up on %s %s after %d attempts (%s); see the outbox's dead table",
-                entry.kind,
-                entry.key,
-                attempts,
-                _describe(e),
-            )
-        else:
-            log.warning("dual: %s %s failed on the target: %s", entry.kind, entry.key, e)
-
-    def _apply(self, group: list[Entry]) -> None:
-        target = self.target
-        kind = group[0].kind
-        if kind == "trail":
-            now = self.clock()
-            trails = [parse_trail(e.payload, None, now=now, trusted=True).trail for e in group]
-            put_trails(target, trails)
-            return
-        (entry,) = group
-        p = entry.payload
-        if kind == "project":
-            put_project(target, _project(p))
-        elif kind == "delete_project":
-            with contextlib.suppress(NotFoundError):
-                target.delete_project(p["id"])
-        elif kind == "key":
-            put_key(target, _key(p), p["keyHash"])
-        else:
-            raise AuditTrailError(f"unknown outbox operation {kind!r}")
-
-    def _run(self) -> None:
-        delay = 0.0
-        while not self._stop.is_set():
-            self._wake.wait(delay)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            wait = self._retry_at - time.monotonic()
-            if wait > 0:
-                delay = wait
-                continue
-            try:
-                drained = self.replay() if self.outbox.has_pending() else True
-            except Exception:  # never let the replayer die
-                log.exception("dual: replay failed")
-                self._note_failure()
-                drained = False
-            delay = (
-                self.replay_interval if drained else max(self._retry_at - time.monotonic(), 0.05)
-            )
+        """Replay the outbox now; True when the target has everything."""
+        return self.replayer.replay(limit)
 
     # -- trails ------------------------------------------------------------------------------
 
@@ -311,13 +178,24 @@ class DualStore(Store):
             self._replicate_trails([r.trail for r in results if isinstance(r, StoreOutcome)])
         return results
 
+    def _healthy(self) -> bool:
+        """Whether the target looks reachable (nothing queued, not backing off)."""
+        return self.replayer.healthy() and not self.outbox.has_pending()
+
+    def _fallback(self) -> Store | None:
+        """The other side for a read that missed, unless it is a target that looks down."""
+        if self.read_from == "source" and not self._healthy():
+            return None
+        return self._other()
+
     def _get(self, message_id: str) -> AuditTrail | None:
         if self.read_from == "target" and self.outbox.has_pending(message_id):
             return self.source._get(message_id)
         found = self._reader()._get(message_id)
-        if found is None:
+        other = self._fallback() if found is None else None
+        if other is not None:
             with contextlib.suppress(Exception):
-                found = self._other()._get(message_id)
+                found = other._get(message_id)
         return found
 
     def _update(
@@ -328,7 +206,7 @@ class DualStore(Store):
                 new = self.source._update(message_id, change, project_id)
             except NotFoundError:
                 # Only on the target (a memory source restarted since): update it there.
-                if self.outbox.has_pending(message_id):
+                if not self._healthy():
                     raise
                 return self.target._update(message_id, change, project_id)
             self._replicate_trails([new])
@@ -368,9 +246,10 @@ class DualStore(Store):
 
     def _get_project(self, id: str) -> Project | None:
         found = self._reader()._get_project(id)
-        if found is None:
+        other = self._fallback() if found is None else None
+        if other is not None:
             with contextlib.suppress(Exception):
-                found = self._other()._get_project(id)
+                found = other._get_project(id)
         return found
 
     def list_projects(self) -> list[Project]:
@@ -408,8 +287,6 @@ class DualStore(Store):
         return self._reader().list_api_keys(project_id)
 
     def revoke_api_key(self, project_id: str, key_id: str) -> None:
-        from llmtrail.store.replicate import key_records
-
         self.source.revoke_api_key(project_id, key_id)
         for record, digest in key_records(self.source):
             if record.id == key_id:
@@ -417,9 +294,10 @@ class DualStore(Store):
 
     def authenticate(self, secret: str) -> ApiKey | None:
         found = self._reader().authenticate(secret)
-        if found is None:
+        other = self._fallback() if found is None else None
+        if other is not None:
             with contextlib.suppress(Exception):
-                found = self._other().authenticate(secret)
+                found = other.authenticate(secret)
         return found
 
     def ping(self) -> None:
@@ -437,10 +315,7 @@ class DualStore(Store):
 
     def close(self) -> None:
         """Stop the replayer (after one last replay attempt), then close both stores."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self.replayer.stop()
         if self._target is not None and self.outbox.has_pending():
             with contextlib.suppress(Exception):
                 self.replay()
@@ -456,29 +331,6 @@ class DualStore(Store):
         self.source.close()
         if self._target is not None:
             self._target.close()
-
-
-def _is_outage(e: BaseException) -> bool:
-    return isinstance(e, UnavailableError | OSError) or not isinstance(e, AuditTrailError)
-
-
-def _describe(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
-
-
-def _when(value: Any) -> datetime | None:
-    return None if value is None else timestamp(Errors(), "at", value)
-
-
-def _project(p: dict[str, Any]) -> Project:
-    return Project(p["id"], p["name"], p.get("retentionDays"), _when(p.get("createdAt")))
-
-
-def _key(p: dict[str, Any]) -> ApiKey:
-    created = _when(p["createdAt"])
-    assert created is not None
-    return ApiKey(p["id"], p["projectId"], p["prefix"], created, _when(p.get("revokedAt")))
 
 
 def open_dual(settings: Settings, common: dict[str, Any], migrate: bool) -> DualStore:
