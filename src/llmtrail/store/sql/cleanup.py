@@ -141,15 +141,33 @@ def _delete_rule(
             .with_for_update(skip_locked=True)  # PostgreSQL only; SQLite ignores it
         )
         stmt = delete(audit_trails).where(t.id.in_(pick.scalar_subquery())).returning(t.timestamp)
-        n = 0
         with store.engine.execution_options(**dialects.write_options(store.dialect)).begin() as c:
-            for ts in c.execute(stmt).scalars():
-                n += 1
-                if low is None or ts > low:
-                    low = ts
+            n, newest = _run_batch(c, store.dialect, stmt)
+        if newest is not None and (low is None or newest > low):
+            low = newest
         yield n, time.monotonic() - began
         if n < size:
             return
+
+
+def _run_batch(conn: Any, dialect: str, stmt: Any) -> tuple[int, datetime | None]:
+    """Run one batch's DELETE … RETURNING timestamp: (rows deleted, newest timestamp).
+
+    PostgreSQL aggregates in the database (one row back, no per-row work in Python, which
+    would hold the GIL against the threads serving requests); SQLite has no DELETE in a CTE,
+    so its timestamps come back to be aggregated here.
+    """
+    if dialect == "postgresql":
+        deleted = stmt.cte("deleted")
+        row = conn.execute(select(func.count(), func.max(deleted.c.timestamp))).one()
+        newest = row[1]
+        return int(row[0]), newest
+    n, top = 0, None
+    for ts in conn.execute(stmt).scalars():
+        n += 1
+        if top is None or ts > top:
+            top = ts
+    return n, top
 
 
 def delete_old_rollups(store: SQLStore, now: datetime, size: int) -> int:
