@@ -285,6 +285,8 @@ def test_wrong_or_foreign_keys_show_no_data(browser: Any, site: Site) -> None:
         page.click("#open")
         _wait(page, "document.getElementById('login-error').textContent.length > 0")
         assert "Unknown" in page.inner_text("#login-error")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-login.png"))
         assert not page.is_visible("#board")
         assert page.evaluate("window.llmtrailDashboard.data") is None
         assert page.evaluate("sessionStorage.length") == 0
@@ -321,3 +323,24 @@ def test_page_headers_forbid_foreign_assets(site: Site) -> None:
     assert js.status_code == 200 and "Chart.js" in js.text[:200]
     assert httpx.get(f"{site.base}/static/dashboard/../../app.py").status_code == 404
     assert httpx.get(f"{site.base}/static/dashboard/%2e%2e/routes/dashboard.py").status_code == 404
+
+
+def test_empty_project_on_a_narrow_screen(browser: Any, site: Site) -> None:
+    site.store.create_project("empty-one")
+    _record, key = site.store.create_api_key("empty-one")
+    context = browser.new_context(viewport={"width": 420, "height": 900}, timezone_id="UTC")
+    page = context.new_page()
+    watch = Watch(page)
+    try:
+        page.goto(f"{site.base}/projects/empty-one/dashboard")
+        _sign_in(page, key)
+        assert _labels(page, "cost-chart") == 30
+        assert page.inner_text("#kpi-cost") == "$0"
+        assert "No trails in this window" in page.inner_text("#recent-table")
+        assert "No messages in this window" in page.inner_text("#models-table")
+        # nothing overflows the viewport sideways
+        assert page.evaluate("document.documentElement.scrollWidth") <= 420
+        page.screenshot(path=str(ARTIFACTS / "dashboard-empty-narrow.png"), full_page=True)
+        assert watch.errors == []
+    finally:
+        context.close()

@@ -292,6 +292,8 @@
     }
     $("model-count").textContent = models.length === 1 ? "1 model" : models.length + " models";
     var box = $("model-chart-box");
+    box.hidden = !models.length;
+    $("model-empty").hidden = models.length > 0;
     box.style.height = Math.max(240, 44 + shown.length * 30) + "px";
     state.charts.models = new Chart($("model-chart"), {
       type: "bar",
