@@ -137,7 +137,14 @@ def _sql_store(store: Store) -> Any:
     """The SQL store holding the shared state: the store itself, or a dual store's side."""
     from llmtrail.store.sql.store import SQLStore
 
-    for candidate in (store, getattr(store, "target", None), getattr(store, "source", None)):
+    if isinstance(store, SQLStore):
+        return store
+    for side in ("target", "source"):
+        try:
+            candidate = getattr(store, side, None)  # a dual store may open its target here
+        except Exception as e:
+            log.debug("cleanup: the %s side is not available (%s)", side, e)
+            continue
         if isinstance(candidate, SQLStore):
             return candidate
     return None
