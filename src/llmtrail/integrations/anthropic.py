@@ -30,10 +30,9 @@ from llmtrail.integrations._core import (
     is_coroutine_fn,
     log,
     pop_options,
-    safe_outcome,
     usage_outcome,
-    wrap_stream_object,
 )
+from llmtrail.integrations._streams import safe_outcome, wrap_stream_object
 from llmtrail.model.types import MetadataValue
 from llmtrail.pricing.usage import anthropic_usage, as_dict
 

@@ -34,10 +34,9 @@ from llmtrail.integrations._core import (
     is_coroutine_fn,
     log,
     pop_options,
-    safe_outcome,
     usage_outcome,
-    wrap_stream_object,
 )
+from llmtrail.integrations._streams import safe_outcome, wrap_stream_object
 from llmtrail.model.types import MetadataValue
 from llmtrail.pricing.usage import as_dict, openai_chat_usage, openai_responses_usage
 

@@ -28,13 +28,12 @@ from llmtrail.config import Settings
 from llmtrail.errors import UnavailableError, ValidationError
 from llmtrail.ids import uuid7
 from llmtrail.integrations._core import (
-    Accumulator,
     Call,
     CallOptions,
     Recorder,
     describe,
-    safe_outcome,
 )
+from llmtrail.integrations._streams import Accumulator, safe_outcome
 from llmtrail.integrations.anthropic import MessageAccumulator
 from llmtrail.integrations.openai import ChatAccumulator
 from llmtrail.model import rules
