@@ -263,3 +263,21 @@ def test_openapi_served(api: Api) -> None:
     assert "/api/projects/{projectId}/audit-trails" in paths
     post = paths["/api/projects/{projectId}/audit-trails"]["post"]
     assert "messageId" in post["requestBody"]["content"]["application/json"]["schema"]["properties"]
+
+
+def test_key_revoked_elsewhere_stops_working_within_the_cache_time(sqlite_url: str) -> None:
+    import time
+    from contextlib import contextmanager
+
+    from tests.api.conftest import make_api
+
+    with contextmanager(make_api)(sqlite_url, auth_cache_seconds=0.5) as api:
+        key = api.project("p1")
+        url = "/api/projects/p1/audit-trails"
+        assert api.client.get(url, headers=key).status_code == 200  # now cached
+        (record,) = api.store.list_api_keys("p1")
+        api.store.revoke_api_key("p1", record.id)  # as the CLI or another replica would
+        deadline = time.monotonic() + 5
+        while api.client.get(url, headers=key).status_code != 401:
+            assert time.monotonic() < deadline, "a revoked key kept working"
+            time.sleep(0.05)

@@ -5,6 +5,7 @@ Unknown, missing or revoked key → 401; a valid key of another project → 403.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -12,7 +13,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from llmtrail.config import Settings
 from llmtrail.errors import AuthError, ForbiddenError
-from llmtrail.keys import same_key
+from llmtrail.keys import hash_secret, same_key
+from llmtrail.model import ApiKey
 from llmtrail.server.body import call, store_of
 
 bearer = HTTPBearer(
@@ -21,6 +23,58 @@ bearer = HTTPBearer(
 )
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ProjectId = Annotated[str, Path(alias="projectId", description="The project id.")]
+
+
+class KeyCache:
+    """Active project keys recently looked up, by secret hash, for ``ttl`` seconds.
+
+    Only successful look-ups are cached (an unknown key always asks the store). Revoking a
+    key or deleting a project through this server clears the cache at once.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._keys: dict[str, tuple[ApiKey, float]] = {}
+
+    def get(self, digest: str) -> ApiKey | None:
+        hit = self._keys.get(digest)
+        if hit is None:
+            return None
+        if hit[1] < time.monotonic():
+            self._keys.pop(digest, None)
+            return None
+        return hit[0]
+
+    def put(self, digest: str, key: ApiKey) -> None:
+        if self.ttl > 0:
+            if len(self._keys) >= 10_000:
+                self._keys.clear()
+            self._keys[digest] = (key, time.monotonic() + self.ttl)
+
+    def clear(self) -> None:
+        self._keys.clear()
+
+
+def key_cache(request: Request) -> KeyCache:
+    """The app's key cache (created on first use from ``settings.auth_cache_seconds``)."""
+    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
+    if cache is None:
+        settings: Settings = request.app.state.settings
+        cache = request.app.state.key_cache = KeyCache(settings.auth_cache_seconds)
+    return cache
+
+
+async def lookup(request: Request, secret: str) -> ApiKey | None:
+    """The active project key with this secret, or None (cached briefly)."""
+    cache = key_cache(request)
+    digest = hash_secret(secret)
+    key = cache.get(digest)
+    if key is None:
+        store = store_of(request)
+        key = await call(store, store.authenticate, secret)
+        if key is not None:
+            cache.put(digest, key)
+    return key
 
 
 def _secret(creds: HTTPAuthorizationCredentials | None) -> str:
@@ -40,8 +94,7 @@ async def require_admin(request: Request, creds: Credentials) -> None:
     secret = _secret(creds)
     if is_admin(request, secret):
         return
-    store = store_of(request)
-    if await call(store, store.authenticate, secret) is not None:
+    if await lookup(request, secret) is not None:
         raise ForbiddenError("this route needs the admin key")
     raise AuthError("unknown or revoked key")
 
@@ -53,8 +106,7 @@ async def require_project_access(
     secret = _secret(creds)
     if is_admin(request, secret):
         return project_id
-    store = store_of(request)
-    key = await call(store, store.authenticate, secret)
+    key = await lookup(request, secret)
     if key is None:
         raise AuthError("unknown or revoked key")
     if key.project_id != project_id:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from llmtrail.model.wire import key_to_wire
-from llmtrail.server.auth import Admin, ProjectId
+from llmtrail.server.auth import Admin, ProjectId, key_cache
 from llmtrail.server.body import WireJSONResponse, call, store_of
 from llmtrail.server.schemas import KeyCreated, KeyList, problems
 
@@ -57,4 +57,5 @@ async def revoke_key(
     """Revoke the key at once (204); 404 if the project has no such key."""
     store = store_of(request)
     await call(store, store.revoke_api_key, project_id, key_id)
+    key_cache(request).clear()
     return Response(status_code=204)
