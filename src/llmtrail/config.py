@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     admin_key: str | None = None
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    #: how long the server trusts a looked-up project key (revocations through the API
+    #: apply at once; through the CLI or another replica within this many seconds; 0 = off)
+    auth_cache_seconds: float = Field(5.0, ge=0, le=300)
     rollup_retention_days: int = Field(400, ge=1)
     memory_max_entries: int = Field(100_000, ge=1)
     dual_source_url: str | None = None
