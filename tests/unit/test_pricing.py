@@ -279,3 +279,36 @@ def test_missing_user_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_price_file_error_is_a_value_error_not_a_validation_error() -> None:
     assert issubclass(PriceFileError, ValueError)
     assert not issubclass(PriceFileError, ValidationError)
+
+
+def test_the_price_table_ships_in_the_wheel(tmp_path: Path) -> None:
+    import importlib.util
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    from tests.conftest import missing
+
+    if importlib.util.find_spec("hatchling") is None:
+        missing("hatchling", "the build backend is needed to build the wheel")
+    root = Path(__file__).resolve().parents[2]
+    src = tmp_path / "proj"
+    shutil.copytree(root / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        if (root / name).exists():
+            shutil.copy(root / name, src / name)
+        else:
+            (src / name).write_text("")
+    out = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path / "dist")],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        data = z.read("llmtrail/pricing/prices.json")
+    assert b'"version"' in data and b"claude-3-7-sonnet" in data
