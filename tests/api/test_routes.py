@@ -281,3 +281,32 @@ def test_key_revoked_elsewhere_stops_working_within_the_cache_time(sqlite_url: s
         while api.client.get(url, headers=key).status_code != 401:
             assert time.monotonic() < deadline, "a revoked key kept working"
             time.sleep(0.05)
+
+
+def test_body_limit_counts_streamed_bytes(db_url: str) -> None:
+    """A chunked body (no Content-Length) over the limit is a 413 too, and nothing lands."""
+    from contextlib import contextmanager
+
+    from tests.api.conftest import make_api
+
+    with contextmanager(make_api)(db_url, max_body_bytes=4096) as api:
+        key = api.project("p1")
+        before = api.snapshot()
+
+        def chunks():  # type: ignore[no-untyped-def]
+            yield b'{"messageId": "big", "model": "m", "reasoning": ["'
+            for _ in range(100):
+                yield b"x" * 1000
+            yield b'"]}'
+
+        r = api.client.post(
+            "/api/projects/p1/audit-trails",
+            content=chunks(),
+            headers={**key, "Content-Type": "application/json"},
+        )
+        assert "content-length" not in r.request.headers
+        assert_problem(r, 413)
+        declared = api.post("p1", trail(reasoning=["x" * 5000]), key)
+        assert_problem(declared, 413)
+        assert api.snapshot() == before
+        assert api.post("p1", trail(), key).status_code == 201  # under the limit: fine

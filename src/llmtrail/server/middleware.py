@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import structlog
@@ -12,6 +13,7 @@ from llmtrail.model.wire import dumps
 from llmtrail.server.problems import BodyTooLargeError, problem_body
 
 log = structlog.stdlib.get_logger("llmtrail.server.access")
+_access = logging.getLogger("llmtrail.server.access")
 
 
 class BodyLimitMiddleware:
@@ -110,11 +112,12 @@ class RequestMetricsMiddleware:
             method = scope.get("method", "")
             HTTP_REQUESTS.labels(method, template, str(status)).inc()
             HTTP_LATENCY.labels(method, template).observe(elapsed)
-            log.info(
-                "request",
-                method=method,
-                path=scope.get("path", ""),
-                route=template,
-                status=status,
-                ms=round(elapsed * 1000, 2),
-            )
+            if _access.isEnabledFor(logging.INFO):
+                log.info(
+                    "request",
+                    method=method,
+                    path=scope.get("path", ""),
+                    route=template,
+                    status=status,
+                    ms=round(elapsed * 1000, 2),
+                )
