@@ -1,6 +1,6 @@
 """HTTP service benchmark (issue 3): ``llmtrail serve`` on PostgreSQL, 16 concurrent clients.
 
-    .venv/bin/python bench/bench_http.py [--quick] [--clients 16]
+    .venv/bin/python bench/bench_http.py [--quick] [--clients=16]
 
 One run, one fresh database, fixed-seed data, arms interleaved (see BENCHMARKS.md). The server
 is the real ``llmtrail serve`` process (one uvicorn worker, log level WARNING); the clients are
@@ -27,7 +27,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 
