@@ -4,6 +4,7 @@ resumed, verified; plus resumption and idempotence at the library level."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -68,6 +69,11 @@ def test_copy_100k_killed_halfway_resumes_without_duplicates(
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed" in resumed.stdout
+    found = re.search(r"copied: (\d+) new, 0 updated, (\d+) already there", resumed.stdout)
+    assert found is not None, resumed.stdout
+    new, again = int(found[1]), int(found[2])
+    assert again <= 1_000  # at most the batch in flight at the kill is written again
+    assert new + again < N and new >= N - partial  # resumed from the saved position
     assert not state.exists()
     assert pg_count(pg_url) == N
     assert _rollup_messages(pg_url) == N  # no batch counted twice in the aggregates
