@@ -187,33 +187,36 @@ def make_app(state: Upstream) -> Starlette:
         }
         if not body.get("stream"):
             return JSONResponse(response)
-        events: list[tuple[str | None, Any]] = [
-            (
-                "response.created",
-                {
-                    "type": "response.created",
-                    "sequence_number": 0,
-                    "response": {**response, "status": "in_progress", "output": [], "usage": None},
-                },
-            ),
-            (
-                "response.output_text.delta",
-                {
-                    "type": "response.output_text.delta",
-                    "sequence_number": 1,
-                    "item_id": "msg_1",
-                    "output_index": 1,
-                    "content_index": 0,
-                    "delta": "Hi there",
-                    "logprobs": [],
-                },
-            ),
-            (
-                "response.completed",
-                {"type": "response.completed", "sequence_number": 2, "response": response},
-            ),
+        reasoning_item, message_item = response["output"]
+        text_part = {"type": "output_text", "text": "Hi there", "annotations": []}
+        where = {"item_id": "msg_1", "output_index": 1, "content_index": 0}
+        steps: list[dict[str, Any]] = [
+            {
+                "type": "response.created",
+                "response": {**response, "status": "in_progress", "output": [], "usage": None},
+            },
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {**reasoning_item, "summary": []},
+            },
+            {"type": "response.output_item.done", "output_index": 0, "item": reasoning_item},
+            {
+                "type": "response.output_item.added",
+                "output_index": 1,
+                "item": {**message_item, "status": "in_progress", "content": []},
+            },
+            {"type": "response.content_part.added", **where, "part": {**text_part, "text": ""}},
+            {"type": "response.output_text.delta", **where, "delta": "Hi there", "logprobs": []},
+            {"type": "response.output_text.done", **where, "text": "Hi there", "logprobs": []},
+            {"type": "response.content_part.done", **where, "part": text_part},
+            {"type": "response.output_item.done", "output_index": 1, "item": message_item},
+            {"type": "response.completed", "response": response},
         ]
-        return _sse(events, cut_after=2 if scenario == "cut" else None)
+        events: list[tuple[str | None, Any]] = [
+            (step["type"], {**step, "sequence_number": i}) for i, step in enumerate(steps)
+        ]
+        return _sse(events, cut_after=6 if scenario == "cut" else None)
 
     async def messages(request: Request) -> Response:
         body, scenario = await read(request)

@@ -267,3 +267,37 @@ def test_instrumenting_twice_records_once(upstream: Upstream, store: Store) -> N
     c = instrument(instrument(client(upstream), store, project_id="app"), store, project_id="app")
     c.chat.completions.create(model="gpt-4o", messages=MSG, llmtrail_message_id="m-twice")
     assert store.get("m-twice") is not None
+
+
+def test_stream_helpers_and_parse_are_recorded_too(upstream: Upstream, store: Store) -> None:
+    c = instrument(client(upstream), store, project_id="app")
+    with (
+        trail_options(message_id="h-1"),
+        c.chat.completions.stream(model="gpt-4o", messages=MSG) as s,
+    ):
+        final = s.get_final_completion()
+    assert final.choices[0].message.content == "Hello!"
+    with trail_options(message_id="h-2"), c.responses.stream(model="o4-mini", input="x") as rs:
+        assert rs.get_final_response().output_text == "Hi there"
+    with trail_options(message_id="h-3"):
+        parsed = c.chat.completions.parse(model="gpt-4o", messages=MSG)
+    assert parsed.choices[0].message.content == "Hello!"
+    for mid, total in (("h-1", "0.00672"), ("h-2", "0.02332"), ("h-3", "0.00672")):
+        t = store.get(mid)
+        assert t is not None and t.status == "completed", mid
+        assert t.cost is not None and t.cost.total == Decimal(total), mid
+
+
+def test_async_stream_closed_early_marks_it_failed(upstream: Upstream, store: Store) -> None:
+    async def main() -> None:
+        c = instrument(aclient(upstream), AsyncStore(store), project_id="app")
+        s = await c.chat.completions.create(
+            model="gpt-4o", messages=MSG, stream=True, llmtrail_message_id="m-aclose"
+        )
+        async with s:
+            await s.__anext__()
+
+    asyncio.run(main())
+    t = store.get("m-aclose")
+    assert t is not None and t.status == "failed"
+    assert t.metadata is not None and "closed by the caller" in str(t.metadata["error"])

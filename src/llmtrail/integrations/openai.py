@@ -64,12 +64,15 @@ def instrument(
     chat = getattr(getattr(client, "chat", None), "completions", None)
     responses = getattr(client, "responses", None)
     for resource, api in ((chat, "chat.completions"), (responses, "responses")):
-        original = getattr(resource, "create", None)
-        if original is None:
-            continue
-        if not is_coroutine_fn(original) and is_async_sink(store):
-            raise TypeError("a sync OpenAI client needs a sync store (Store or TrailClient)")
-        resource.__dict__["create"] = _wrap(original, recorder, api, stream_usage)
+        # ``stream()`` helpers call ``self.create(stream=True)``, so they are covered too;
+        # ``parse()`` posts on its own and is wrapped as well.
+        for method in ("create", "parse"):
+            original = getattr(resource, method, None)
+            if original is None:
+                continue
+            if not is_coroutine_fn(original) and is_async_sink(store):
+                raise TypeError("a sync OpenAI client needs a sync store (Store or TrailClient)")
+            resource.__dict__[method] = _wrap(original, recorder, api, stream_usage)
     setattr(client, _MARK, True)
     return client
 
@@ -77,7 +80,8 @@ def instrument(
 def _prepare(kwargs: dict[str, Any], api: str, stream_usage: bool) -> bool:
     streaming = kwargs.get("stream") is True
     wants_usage = streaming and api == "chat.completions" and stream_usage
-    if wants_usage and kwargs.get("stream_options") is None:
+    # absent, None, or the SDK's ``omit``/``NOT_GIVEN`` sentinel (the ``stream()`` helper)
+    if wants_usage and not isinstance(kwargs.get("stream_options"), Mapping):
         kwargs["stream_options"] = {"include_usage": True}
     return streaming
 
