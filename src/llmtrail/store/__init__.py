@@ -85,10 +85,10 @@ def _open_dual(s: Settings, common: dict[str, Any], migrate: bool) -> Store:
 def default_pricer(s: Settings) -> Pricer | None:
     """The price table's pricer (bundled prices plus ``AUDIT_TRAIL_PRICE_FILE``), if present."""
     try:
-        from llmtrail.pricing import make_pricer  # type: ignore[attr-defined]
+        from llmtrail.pricing import make_pricer
     except ImportError:
         return None
-    return make_pricer(s.price_file)  # type: ignore[no-any-return]
+    return make_pricer(s.price_file)
 
 
 __all__ = ["MemoryStore", "Store", "open_store"]
