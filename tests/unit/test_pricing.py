@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import llmtrail
 from llmtrail import TokenUsage
 from llmtrail.errors import ValidationError
 from llmtrail.model import rules
@@ -278,7 +279,18 @@ def test_missing_user_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_price_file_error_is_a_value_error_not_a_validation_error() -> None:
     assert issubclass(PriceFileError, ValueError)
+    assert issubclass(PriceFileError, llmtrail.AuditTrailError)  # the CLI prints it cleanly
     assert not issubclass(PriceFileError, ValidationError)
+
+
+def test_a_bad_price_file_in_the_environment_fails_open_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "p.json"
+    bad.write_text('{"models": {"x": {"input": "-1", "output": "1"}}}')
+    monkeypatch.setenv("AUDIT_TRAIL_PRICE_FILE", str(bad))
+    with pytest.raises(PriceFileError, match=r"models\.x\.input"):
+        llmtrail.open_store("memory://")
 
 
 def test_the_price_table_ships_in_the_wheel(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
+from llmtrail.errors import AuditTrailError
 from llmtrail.model import rules
 from llmtrail.model.parse import PricedCost
 from llmtrail.model.types import Cost, TokenUsage
@@ -34,7 +35,7 @@ _PREFIX = re.compile(r"^(?:openai/|anthropic/|(?:[a-z]{2,4}\.)?anthropic\.)")
 _BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$")
 
 
-class PriceFileError(ValueError):
+class PriceFileError(AuditTrailError, ValueError):
     """A price file is malformed; the message names the file and the offending entry."""
 
 
