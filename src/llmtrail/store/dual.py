@@ -186,7 +186,10 @@ class DualStore(Store):
         """The other side for a read that missed, unless it is a target that looks down."""
         if self.read_from == "source" and not self._healthy():
             return None
-        return self._other()
+        try:
+            return self._other()
+        except Exception:  # a target that cannot even be opened
+            return None
 
     def _get(self, message_id: str) -> AuditTrail | None:
         if self.read_from == "target" and self.outbox.has_pending(message_id):

@@ -95,6 +95,14 @@ class Replayer:
         with self._replay_lock, self.outbox.replaying() as mine:
             if not mine:
                 return True
+            try:
+                self._target()  # opening it may fail too: that is an outage, not the entries'
+            except Exception as e:
+                log.warning(
+                    "dual: target unavailable (%s), backlog=%d", describe(e), self.outbox.pending()
+                )
+                self.note_failure()
+                return False
             applied = 0
             while limit is None or applied < limit:
                 entries = self.outbox.head(500)
