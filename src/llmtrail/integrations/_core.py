@@ -280,6 +280,28 @@ class Call:
 
     # -- sync ------------------------------------------------------------------------------------
 
+    def _record(self, fields: dict[str, Any]) -> None:
+        name, args, kw = self._write(fields)
+        self._run(name, *args, **kw)
+
+    async def _arecord(self, fields: dict[str, Any]) -> None:
+        name, args, kw = self._write(fields)
+        await self._arun(name, *args, **kw)
+
+    def _write(self, fields: dict[str, Any]) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+        """How to record the end: update our placeholder, or — if it could not be written
+        (store down, or the messageId taken by another trail) — insert the whole trail, which
+        a taken messageId turns into a logged conflict instead of overwriting someone else's."""
+        if self.started:
+            return "update", (self.message_id,), fields
+        trail = {
+            "messageId": self.message_id,
+            "model": self.model,
+            "contextLayers": self.context_layers,
+            **fields,
+        }
+        return "store", (trail, self.project_id), {}
+
     def _run(self, name: str, *args: Any, **kwargs: Any) -> bool:
         try:
             getattr(self.recorder.sink, name)(*args, **kwargs)
@@ -308,7 +330,7 @@ class Call:
             self._fail(_failure(outcome), outcome.metadata)
             return
         try:
-            self._run("update", self.message_id, **self._complete_args(outcome))
+            self._record(self._complete_args(outcome))
         except ValidationError as e:
             self._fail(f"invalid usage from upstream: {e}", outcome.metadata)
 
@@ -321,7 +343,7 @@ class Call:
 
     def _fail(self, reason: str, metadata: Mapping[str, MetadataValue] | None) -> None:
         try:
-            self._run("update", self.message_id, **self._fail_args(reason, metadata or {}))
+            self._record(self._fail_args(reason, metadata or {}))
         except ValidationError as e:
             log.warning("llmtrail: could not mark %s failed: %s", self.message_id, e)
 
@@ -360,7 +382,7 @@ class Call:
             )
             return
         try:
-            await self._arun("update", self.message_id, **self._complete_args(outcome))
+            await self._arecord(self._complete_args(outcome))
         except ValidationError as e:
             await self.afail(f"invalid usage from upstream: {e}", outcome.metadata)
 
@@ -368,7 +390,7 @@ class Call:
         """``fail`` without blocking the event loop."""
         self.finished = True
         try:
-            await self._arun("update", self.message_id, **self._fail_args(reason, metadata or {}))
+            await self._arecord(self._fail_args(reason, metadata or {}))
         except ValidationError as e:
             log.warning("llmtrail: could not mark %s failed: %s", self.message_id, e)
 
