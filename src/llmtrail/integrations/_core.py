@@ -48,6 +48,29 @@ class TrailSink(Protocol):
 
     def update(self, message_id: str, **fields: Any) -> Any: ...
 
+    def store(self, trail: Any, project_id: str | None = None) -> Any: ...
+
+
+class AsyncTrailSink(Protocol):
+    """Where trails go (async): ``AsyncStore`` and ``AsyncTrailClient`` have these methods."""
+
+    async def create_placeholder(
+        self,
+        message_id: str,
+        model: str,
+        context_layers: int = 0,
+        project_id: str | None = None,
+        **extra: Any,
+    ) -> Any: ...
+
+    async def update(self, message_id: str, **fields: Any) -> Any: ...
+
+    async def store(self, trail: Any, project_id: str | None = None) -> Any: ...
+
+
+#: what ``instrument``/``Recorder`` accept as the place to write trails (None: the default store)
+Sink = TrailSink | AsyncTrailSink | None
+
 
 @dataclass(frozen=True, slots=True)
 class CallOptions:
@@ -157,7 +180,7 @@ class Recorder:
 
     def __init__(
         self,
-        sink: Any = None,
+        sink: Sink = None,
         *,
         project_id: str | None = None,
         context_layers: int = 0,

@@ -25,6 +25,7 @@ from llmtrail.integrations._core import (
     CallOptions,
     Outcome,
     Recorder,
+    Sink,
     describe,
     is_async_sink,
     is_coroutine_fn,
@@ -42,7 +43,7 @@ _MARK = "_llmtrail_instrumented"
 
 def instrument(
     client: C,
-    store: Any = None,
+    store: Sink = None,
     *,
     project_id: str | None = None,
     context_layers: int = 0,

@@ -29,6 +29,7 @@ from llmtrail.integrations._core import (
     Call,
     Outcome,
     Recorder,
+    Sink,
     describe,
     is_async_sink,
     is_coroutine_fn,
@@ -46,7 +47,7 @@ _MARK = "_llmtrail_instrumented"
 
 def instrument(
     client: C,
-    store: Any = None,
+    store: Sink = None,
     *,
     project_id: str | None = None,
     context_layers: int = 0,
