@@ -90,3 +90,43 @@ def test_track_without_complete_completes_without_tokens(store: Store) -> None:
     t = store.get("n-1")
     assert t is not None and t.status == "completed" and t.context_layers == 2
     assert t.cost_source == "unpriced" and t.metadata == {"feature": "search"}
+
+
+def test_atrack_with_an_async_store(store: Store) -> None:
+    import asyncio
+
+    from llmtrail import AsyncStore, TokenUsage
+
+    async def main() -> None:
+        rec = Recorder(AsyncStore(store), project_id="app")
+        async with rec.atrack("claude-opus-4-5", message_id="at-1") as call:
+            assert (await AsyncStore(store).get("at-1")).status == "pending"  # type: ignore[union-attr]
+            await call.acomplete(tokens=TokenUsage(1_000, 100))
+        with pytest.raises(KeyError):
+            async with rec.atrack("claude-opus-4-5", message_id="at-2"):
+                raise KeyError("k")
+
+    asyncio.run(main())
+    t = store.get("at-1")
+    assert t is not None and t.status == "completed" and t.cost is not None
+    assert str(t.cost.total) == "0.0075"
+    t = store.get("at-2")
+    assert t is not None and t.status == "failed"
+
+
+def test_invalid_trail_options_are_logged_and_the_call_still_returns(
+    upstream: Upstream, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    c = instrument(
+        Anthropic(base_url=upstream.url, api_key="k", max_retries=0), store, project_id="app"
+    )
+    msg = c.messages.create(
+        model="claude-3-7-sonnet-20250219",
+        max_tokens=9,
+        messages=MSG,
+        llmtrail_message_id="bad-meta",
+        llmtrail_metadata={"nested": {"not": "flat"}},  # type: ignore[dict-item]
+    )
+    assert msg.usage.input_tokens == 1000
+    assert store.get("bad-meta") is None
+    assert "metadata.nested" in caplog.text
