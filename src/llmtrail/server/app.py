@@ -17,6 +17,7 @@ from llmtrail.config import Settings, load_settings
 from llmtrail.metrics import BACKEND_INFO
 from llmtrail.server import problems
 from llmtrail.server.body import WireJSONResponse
+from llmtrail.server.group_commit import GroupCommit
 from llmtrail.server.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
 from llmtrail.server.routes import include_all
 from llmtrail.server.schemas import PROBLEM_CONTENT
@@ -78,9 +79,16 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         BACKEND_INFO.labels(s.backend, s.database).set(1)
         log.info("llmtrail serving: backend=%s database=%s", s.backend, s.database)
         scheduler = await run_in_threadpool(_start_scheduler, s, settings)
+        batcher = GroupCommit(s) if settings.group_commit else None
+        if batcher is not None:
+            batcher.start()
+        app.state.group_commit = batcher
         try:
             yield
         finally:
+            if batcher is not None:
+                app.state.group_commit = None
+                await batcher.stop()
             if scheduler is not None:
                 await run_in_threadpool(scheduler.shutdown)
             if owned:
@@ -96,6 +104,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     )
     app.state.store = store
     app.state.settings = settings
+    app.state.group_commit = None
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     problems.install(app)
     include_all(app)

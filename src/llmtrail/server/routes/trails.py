@@ -14,6 +14,7 @@ from llmtrail.model import AuditTrail, StoreOutcome
 from llmtrail.model.wire import trail_to_wire
 from llmtrail.server.auth import ProjectAccess
 from llmtrail.server.body import WireJSONResponse, call, read_object, store_of
+from llmtrail.server.group_commit import GroupCommit
 from llmtrail.server.problems import problem_body, status_of
 from llmtrail.server.query import Filter
 from llmtrail.server.schemas import (
@@ -63,7 +64,11 @@ async def create_trail(request: Request, project_id: ProjectAccess) -> Response:
     different content."""
     data = await read_object(request)
     store = store_of(request)
-    outcome = await call(store, store.store_outcome, data, project_id)
+    batcher: GroupCommit | None = request.app.state.group_commit
+    if batcher is not None:
+        outcome = await batcher.store_outcome(data, project_id)
+    else:
+        outcome = await call(store, store.store_outcome, data, project_id)
     _stored(store, outcome)
     return WireJSONResponse(
         trail_to_wire(outcome.trail), status_code=201 if outcome.created else 200
