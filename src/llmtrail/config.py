@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     #: how long the server trusts a looked-up project key (revocations through the API
     #: apply at once; through the CLI or another replica within this many seconds; 0 = off)
     auth_cache_seconds: float = Field(5.0, ge=0, le=300)
+    #: batch concurrent POSTs of trails into one transaction (each answered after its commit)
+    group_commit: bool = True
     rollup_retention_days: int = Field(400, ge=1)
     memory_max_entries: int = Field(100_000, ge=1)
     dual_source_url: str | None = None

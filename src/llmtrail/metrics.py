@@ -58,3 +58,7 @@ DUAL_REPLAYED = Counter(
     "llmtrail_dual_outbox_replayed_total", "Outbox writes replayed to the dual-mode target.",
     registry=REGISTRY,
 )
+GROUP_COMMIT_TRAILS = Histogram(
+    "llmtrail_group_commit_trails", "Trails per group commit of concurrent POSTs.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=REGISTRY,
+)
