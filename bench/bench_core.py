@@ -445,7 +445,11 @@ def point_reads(url: str, seed: int, table_rows: int, n: int, rounds: int) -> No
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = bench_args(__doc__.splitlines()[0] if __doc__ else "", argv)
+    args = bench_args(
+        __doc__.splitlines()[0] if __doc__ else "",
+        argv,
+        extra=[("--only", "comma-separated parts to run: lifecycle,bulk,get (default: all)")],
+    )
     if args.quick:
         sizes = {"life": (60, 3), "bulk": (2_000, 2), "table": 20_000, "get": (500, 3)}
     else:
@@ -458,9 +462,13 @@ def main(argv: list[str] | None = None) -> None:
             mode="quick" if args.quick else "full",
         )
         started = time.perf_counter()
-        lifecycle(url, args.seed, *sizes["life"])
-        bulk(url, args.seed, *sizes["bulk"])
-        point_reads(url, args.seed, sizes["table"], *sizes["get"])
+        parts = set(args.only.split(",")) if args.only else {"lifecycle", "bulk", "get"}
+        if "lifecycle" in parts:
+            lifecycle(url, args.seed, *sizes["life"])
+        if "bulk" in parts:
+            bulk(url, args.seed, *sizes["bulk"])
+        if "get" in parts:
+            point_reads(url, args.seed, sizes["table"], *sizes["get"])
         print(f"done in {time.perf_counter() - started:.0f} s")
 
 

@@ -350,12 +350,19 @@ def ratio_line(
 # -- output --------------------------------------------------------------------------------------
 
 
-def bench_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Common command line: ``--quick`` (a fast sanity run), ``--seed``, ``--pg`` (admin URL)."""
+def bench_args(
+    description: str,
+    argv: Sequence[str] | None = None,
+    extra: Sequence[tuple[str, str]] = (),
+) -> argparse.Namespace:
+    """Common command line: ``--quick`` (a fast sanity run), ``--seed``, ``--pg`` (admin URL),
+    plus ``extra`` string options given as (flag, help)."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--quick", action="store_true", help="small sizes: a fast sanity run")
     ap.add_argument("--seed", type=int, default=SEED, help="data generator seed")
     ap.add_argument("--pg", default=PG_ADMIN, help="admin database URL of the PostgreSQL server")
+    for flag, help_text in extra:
+        ap.add_argument(flag, help=help_text)
     return ap.parse_args(argv)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import psycopg
@@ -45,7 +45,8 @@ def rollups_match_trails(store: Store) -> None:
     cols = (None, "prompt_tokens", "completion_tokens", "total_tokens")
     cols += ("cost_prompt", "cost_completion", "cost_total")
     expected: dict[tuple[Any, ...], list[Any]] = {}
-    with engine.connect() as conn:
+    with engine.connect() as conn, localcontext() as ctx:
+        ctx.prec = 60  # exact sums
         for r in conn.execute(select(audit_trails)).mappings():
             key = (r["project_id"], bucket_of(r["timestamp"]), r["model"])
             acc = expected.setdefault(key, [0, 0, 0, 0, Decimal(0), Decimal(0), Decimal(0)])
@@ -244,3 +245,51 @@ def test_pg_reads_equal_the_core_path(pg_url: str) -> None:
         assert row == ('["step one", "step two"]', '{"turn": 3, "user": "u1"}')
     finally:
         store.close()
+
+
+def test_large_batches_stream_with_invalid_items_new_projects_and_retries(store: Store) -> None:
+    def items() -> Any:  # a generator: its length is unknown up front
+        for i in range(80):
+            if i % 10 == 3:
+                yield trail(f"s{i}", tokens={"prompt": -1})  # invalid: reported, not stored
+            else:
+                yield trail(f"s{i}", projectId=f"proj{i // 20}")
+        yield trail("s0", projectId="proj0")  # a retry of the first, in the same batch
+
+    out = store.store_many(items())
+    assert len(out) == 81
+    bad = [i for i, o in enumerate(out) if isinstance(o, llmtrail.ValidationError)]
+    assert bad == [i for i in range(80) if i % 10 == 3]
+    assert sum(1 for o in out if not isinstance(o, Exception) and o.created) == 72
+    assert not isinstance(out[80], Exception) and not out[80].created
+    assert {f"proj{k}" for k in range(4)} <= {p.id for p in store.list_projects()}
+    # the same batch again: everything exists, so it takes the general path
+    again = store.store_many(items())
+    assert [type(o) for o in again] == [type(o) for o in out]
+    assert all(isinstance(o, Exception) or not o.created for o in again)
+    assert store.count_trails() == 72  # type: ignore[attr-defined]
+    rollups_match_trails(store)
+
+
+def test_batched_values_round_trip_exactly(store: Store) -> None:
+    batch = []
+    for i in range(40):
+        batch.append(
+            trail(
+                f"v{i}",
+                timestamp=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(microseconds=7 * i + 1),
+                reasoning=None if i % 3 == 0 else ["é ✓ \U0001f600", "x" * (i * 50)],
+                metadata=None if i % 4 == 0 else {"n": i, "f": 1.5, "b": True, "s": "ü"},
+                tokens={"prompt": 999_999_000 + i, "completion": i, "cacheRead": i or None},
+                cost={
+                    "prompt": "999999999.123456789012345678",
+                    "completion": "0.000000000000000001",
+                },
+                status="failed" if i % 5 == 0 else "completed",
+            )
+        )
+    out = store.store_many(batch, project_id="p1")
+    for o in out:
+        assert not isinstance(o, Exception)
+        assert store.get(o.trail.message_id) == o.trail
+    rollups_match_trails(store)

@@ -25,9 +25,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import localcontext
 from typing import Any
 
 import psycopg
@@ -40,6 +41,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from llmtrail.errors import NotFoundError
 from llmtrail.model import AuditTrail, Cost, TokenUsage
 from llmtrail.model.rules import plain
+from llmtrail.store.sql.rows import bucket_of
 from llmtrail.store.sql.schema import audit_trails
 
 COLUMNS: tuple[str, ...] = tuple(audit_trails.c.keys())
@@ -79,7 +81,22 @@ CREATE_INCOMING = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} "
     "(LIKE audit_trails INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
-COPY_INCOMING = f"COPY {_INCOMING} ({_COLS}) FROM STDIN"
+COPY_INCOMING = f"COPY {_INCOMING} ({_COLS}) FROM STDIN (FORMAT BINARY)"
+COPY_DIRECT = f"COPY audit_trails ({_COLS}) FROM STDIN (FORMAT BINARY)"
+# Binary COPY (nothing for the server to parse but JSON) needs each column's exact type.
+COPY_TYPES = (
+    *("text", "text", "text", "timestamptz", "text", "jsonb", "int4"),
+    *("int8", "int8", "int8", "int8", "int8", "int8"),
+    *("numeric", "numeric", "numeric", "text", "text", "text", "jsonb"),
+    *("timestamptz", "timestamptz"),
+)
+ROLLUP_ARRAYS = f"""
+INSERT INTO usage_rollups ({_ROLLUP_COLS})
+SELECT * FROM unnest(
+    %s::text[], %s::timestamptz[], %s::text[], %s::int8[],
+    %s::int8[], %s::int8[], %s::int8[], %s::numeric[], %s::numeric[], %s::numeric[]
+)
+{_ROLLUP_ON_CONFLICT}"""
 SELECT_ONE = f"SELECT {_COLS} FROM audit_trails WHERE message_id = %s"
 SELECT_VERSIONED = f"SELECT {_COLS}, xmin::text FROM audit_trails WHERE message_id = %s"
 SELECT_MANY = f"SELECT {_COLS} FROM audit_trails WHERE message_id = ANY(%s)"
@@ -153,6 +170,39 @@ def trail_values(t: AuditTrail) -> tuple[Any, ...]:
     )
 
 
+_JSON_NULL = Jsonb(None)
+
+
+def copy_values(t: AuditTrail) -> tuple[Any, ...]:
+    """``trail_values`` for a binary COPY (``COPY_TYPES`` fixes the types)."""
+    tk = t.tokens
+    cost = t.cost or Cost()
+    return (
+        t.id,
+        t.message_id,
+        t.project_id,
+        t.timestamp,
+        t.model,
+        _JSON_NULL if t.reasoning is None else Jsonb(t.reasoning),
+        t.context_layers,
+        tk.prompt,
+        tk.completion,
+        tk.total,
+        tk.cache_read,
+        tk.cache_write,
+        tk.reasoning,
+        cost.prompt,
+        cost.completion,
+        cost.total,
+        t.cost_source,
+        t.price_version,
+        t.status,
+        _JSON_NULL if t.metadata is None else Jsonb(t.metadata),
+        t.created_at,
+        t.updated_at,
+    )
+
+
 def _utc(d: datetime) -> datetime:
     return d.astimezone(UTC)
 
@@ -203,6 +253,32 @@ def delta_values(d: dict[str, Any]) -> list[Any]:
         *(Int8(d[c]) for c in _SUMS),
         *(d[c] for c in _MONEY),
     ]
+
+
+def rollup_arrays(trails: Sequence[AuditTrail]) -> list[list[Any]]:
+    """The rollup increments of inserted trails, one array per column of ``ROLLUP_ARRAYS``
+    (messages, tokens and exact money summed per project, 15-minute bucket and model)."""
+    acc: dict[tuple[Any, ...], list[Any]] = {}
+    with localcontext() as ctx:
+        ctx.prec = 60  # exact: sums of NUMERIC(38,18) values need more than 28 digits
+        for t in trails:
+            tk, c = t.tokens, t.cost or Cost()
+            assert t.timestamp is not None
+            key = (t.project_id, bucket_of(t.timestamp), t.model)
+            a = acc.get(key)
+            if a is None:
+                acc[key] = [1, tk.prompt, tk.completion, tk.total, c.prompt, c.completion, c.total]
+            else:
+                a[0] += 1
+                a[1] += tk.prompt
+                a[2] += tk.completion
+                a[3] += tk.total
+                a[4] += c.prompt
+                a[5] += c.completion
+                a[6] += c.total
+    keys = list(acc)
+    sums = list(acc.values())
+    return [[k[i] for k in keys] for i in range(3)] + [[v[i] for v in sums] for i in range(7)]
 
 
 # -- the fast path --------------------------------------------------------------------------------
@@ -296,14 +372,67 @@ class PgFastPath:
             pg.execute(INSERT_PROJECTS, (now, sorted(new_projects)))
         if len(trails) == 1:
             return {r[0] for r in pg.execute(INSERT_VALUES, trail_values(trails[0]))}
+        # Usually none of the message ids exists yet: COPY straight into the table, and add the
+        # batch to the rollups (aggregated here). A duplicate undoes only this savepoint.
+        pg.execute("SAVEPOINT llmtrail_copy")
+        try:
+            with pg.cursor() as cur, cur.copy(COPY_DIRECT) as cp:
+                cp.set_types(COPY_TYPES)
+                for t in trails:
+                    cp.write_row(copy_values(t))
+        except psycopg.errors.UniqueViolation:
+            pg.execute("ROLLBACK TO SAVEPOINT llmtrail_copy")
+        else:
+            pg.execute(ROLLUP_ARRAYS, rollup_arrays(trails), prepare=True)
+            return {t.message_id for t in trails}
+        # Some exist: COPY into a session temp table, then INSERT … ON CONFLICT DO NOTHING.
         if not info.get(_INCOMING_FLAG):
             pg.execute(CREATE_INCOMING)
             info[_INCOMING_FLAG] = True
         with pg.cursor() as cur:
             with cur.copy(COPY_INCOMING) as cp:
+                cp.set_types(COPY_TYPES)
                 for t in trails:
-                    cp.write_row(trail_values(t))
+                    cp.write_row(copy_values(t))
             return {r[0] for r in cur.execute(INSERT_FROM_INCOMING, prepare=True)}
+
+    def copy_new(
+        self, trails: Iterable[AuditTrail], known_projects: set[str], now: datetime
+    ) -> list[AuditTrail]:
+        """COPY trails (distinct message ids, none stored yet) into the table as ``trails``
+        yields them, and add them to the rollups, in one transaction; returns them.
+
+        A project not in ``known_projects`` is created between two COPY segments (a foreign
+        key is checked at the end of each). Any error (e.g. a message id that exists) rolls
+        everything back and is raised as a ``DBAPIError``.
+        """
+        written: list[AuditTrail] = []
+        known = set(known_projects)
+        it = iter(trails)
+        pending: AuditTrail | None = None
+        with self._conn(autocommit=False) as (pg, _), pg.cursor() as cur:
+            while True:
+                if pending is not None:
+                    pg.execute(INSERT_PROJECTS, (now, [pending.project_id]))
+                    known.add(str(pending.project_id))
+                with cur.copy(COPY_DIRECT) as cp:
+                    cp.set_types(COPY_TYPES)
+                    if pending is not None:
+                        cp.write_row(copy_values(pending))
+                        written.append(pending)
+                        pending = None
+                    for t in it:
+                        if t.project_id not in known:
+                            pending = t
+                            break
+                        cp.write_row(copy_values(t))
+                        written.append(t)
+                if pending is None:
+                    break
+            if written:
+                pg.execute(ROLLUP_ARRAYS, rollup_arrays(written), prepare=True)
+            pg.commit()
+        return written
 
     def _fetch(self, pg: psycopg.Connection[Any], message_ids: set[str]) -> dict[str, AuditTrail]:
         rows = pg.execute(SELECT_MANY, (sorted(message_ids),))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -14,11 +14,13 @@ from sqlalchemy import Connection, and_, delete, exc, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from llmtrail import keys
+from llmtrail.analytics import Usage, Window
 from llmtrail.errors import (
     AuditTrailError,
     ConflictError,
     NotFoundError,
     UnavailableError,
+    ValidationError,
 )
 from llmtrail.ids import uuid7
 from llmtrail.model import (
@@ -31,8 +33,7 @@ from llmtrail.model import (
     TrailFilter,
     same_content,
 )
-from llmtrail.analytics import Usage, Window
-from llmtrail.store.base import Store
+from llmtrail.store.base import Store, TrailInput
 from llmtrail.store.cursor import decode_cursor, encode_cursor
 from llmtrail.store.sql import analytics as sql_analytics
 from llmtrail.store.sql import cleanup as sql_cleanup
@@ -52,6 +53,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 _ROLLUP_SUMS = ("messages", "prompt_tokens", "completion_tokens", "total_tokens")
 _ROLLUP_MONEY = ("cost_prompt", "cost_completion", "cost_total")
+_STREAM_MIN = 32  # store_many batches from this size stream through COPY on PostgreSQL
 
 
 def _db_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -184,23 +186,61 @@ class SQLStore(Store):
         else:
             inserted, existing = self._write_batch(fresh, set(firsts), now)
         self._known_projects.update(t.project_id for t in fresh if t.project_id)
-        out: list[StoreOutcome | AuditTrailError] = []
-        for i, (new, t) in enumerate(zip(items, stamped, strict=True)):
-            if t.message_id in inserted and firsts[t.message_id] == i:
-                out.append(StoreOutcome(t, created=True))
-                continue
-            old = existing.get(t.message_id) or (
-                stamped[firsts[t.message_id]] if t.message_id in inserted else None
-            )
-            if old is not None and same_content(old, new):
-                out.append(StoreOutcome(old, created=False))
-            else:
-                out.append(
-                    ConflictError(
-                        f"messageId {t.message_id!r} already exists with different content"
-                    )
-                )
-        return out
+        return _outcomes(items, stamped, firsts, inserted, existing)
+
+    def store_many(
+        self,
+        trails: Iterable[TrailInput],
+        project_id: str | None = None,
+        *,
+        trusted: bool = False,
+    ) -> list[StoreOutcome | AuditTrailError]:
+        """``Store.store_many``. On PostgreSQL, larger batches stream into the database (COPY)
+        while they are validated, so validation and ingestion overlap."""
+        if self._fast is None or (isinstance(trails, Sized) and len(trails) < _STREAM_MIN):
+            return super().store_many(trails, project_id, trusted=trusted)
+        prepared: list[NewTrail | AuditTrailError] = []
+
+        def valid() -> Iterator[NewTrail]:
+            for t in trails:  # validated exactly as Store.store_many does
+                try:
+                    new = self.prepare(t, project_id, trusted=trusted)
+                except ValidationError as e:
+                    prepared.append(e)
+                    continue
+                prepared.append(new)
+                yield new
+
+        results = iter(self._insert_stream(valid()))
+        return [p if isinstance(p, AuditTrailError) else next(results) for p in prepared]
+
+    def _insert_stream(self, source: Iterator[NewTrail]) -> list[StoreOutcome | AuditTrailError]:
+        """COPY new trails as ``source`` yields them; if that fails (a message id exists, a
+        project vanished, a dropped connection), the rest is read and the general path runs."""
+        assert self._fast is not None
+        now = self.clock()
+        items: list[NewTrail] = []
+        stamped: list[AuditTrail] = []
+        firsts: dict[str, int] = {}
+
+        def fresh() -> Iterator[AuditTrail]:
+            for new in source:
+                t = self._stamp(new.trail, now)
+                first = firsts.setdefault(t.message_id, len(items))
+                items.append(new)
+                stamped.append(t)
+                if first == len(items) - 1:
+                    yield t
+
+        gen = fresh()
+        try:
+            written = self._fast.copy_new(gen, self._known_projects, now)
+        except (exc.DBAPIError, exc.TimeoutError):
+            for _ in gen:
+                pass
+            return self._insert_many(items) if items else []
+        self._known_projects.update(t.project_id for t in written if t.project_id)
+        return _outcomes(items, stamped, firsts, {t.message_id for t in written}, {})
 
     def _write_batch(
         self, fresh: list[AuditTrail], message_ids: set[str], now: datetime
@@ -420,6 +460,31 @@ class SQLStore(Store):
             q = q.where(audit_trails.c.project_id == project_id)
         with self._read() as conn:
             return int(conn.execute(q).scalar_one())
+
+
+def _outcomes(
+    items: list[NewTrail],
+    stamped: list[AuditTrail],
+    firsts: dict[str, int],
+    inserted: set[str],
+    existing: dict[str, AuditTrail],
+) -> list[StoreOutcome | AuditTrailError]:
+    """Per item: created, an identical retry of a stored trail, or a conflict."""
+    out: list[StoreOutcome | AuditTrailError] = []
+    for i, (new, t) in enumerate(zip(items, stamped, strict=True)):
+        if t.message_id in inserted and firsts[t.message_id] == i:
+            out.append(StoreOutcome(t, created=True))
+            continue
+        old = existing.get(t.message_id) or (
+            stamped[firsts[t.message_id]] if t.message_id in inserted else None
+        )
+        if old is not None and same_content(old, new):
+            out.append(StoreOutcome(old, created=False))
+        else:
+            out.append(
+                ConflictError(f"messageId {t.message_id!r} already exists with different content")
+            )
+    return out
 
 
 def _row_to_key(r: Any) -> ApiKey:
