@@ -374,10 +374,23 @@ class CleanupScheduler:
         return result
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop the schedule (a running cleanup finishes its batch first when ``wait``)."""
+        """Stop the schedule; a cleanup in progress stops after its current batch (the next
+        run deletes the rest), so shutting down never waits for a long purge."""
         _LAST.forget(self.store)
-        if self._scheduler.running:
+        if not self._scheduler.running:
+            return
+        sql = _sql_store(self.store)
+        stop = None
+        if sql is not None:
+            from llmtrail.store.sql.cleanup import stop_event
+
+            stop = stop_event(sql.engine)
+            stop.set()
+        try:
             self._scheduler.shutdown(wait=wait)
+        finally:
+            if stop is not None:
+                stop.clear()
 
 
 def start_scheduler(store: Store, settings: Settings) -> CleanupScheduler | None:

@@ -25,11 +25,6 @@ runner = CliRunner()
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue("pg_url" if request.param == "postgresql" else "sqlite_url"))
-
-
 @pytest.fixture
 def api(db_url: str) -> Iterator[Api]:
     yield from make_api(db_url)

@@ -20,13 +20,6 @@ from llmtrail.store.sql.cleanup import read_state
 from llmtrail.store.sql.dialects import exclusive_lock
 
 WORKER = Path(__file__).with_name("_worker.py")
-DB_KINDS = ["postgresql", "sqlite"]
-
-
-@pytest.fixture(params=DB_KINDS)
-def db_url(request: pytest.FixtureRequest) -> str:
-    fixture = "pg_url" if request.param == "postgresql" else "sqlite_url"
-    return str(request.getfixturevalue(fixture))
 
 
 @pytest.fixture

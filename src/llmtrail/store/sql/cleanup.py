@@ -16,7 +16,9 @@ cleanup run, the last scheduler tick done).
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +35,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("llmtrail.retention")
 PROGRESS_EVERY = 5.0  # seconds between progress log lines
+_STOPS: weakref.WeakKeyDictionary[Engine, threading.Event] = weakref.WeakKeyDictionary()
+_STOPS_LOCK = threading.Lock()
+
+
+def stop_event(engine: Engine) -> threading.Event:
+    """Set it to make the cleanups running on ``engine`` stop after their current batch
+    (a server shutting down); clear it to allow cleanups again."""
+    with _STOPS_LOCK:
+        return _STOPS.setdefault(engine, threading.Event())
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +110,17 @@ def delete_expired(
         rules = _rules(conn, days)
     deleted = 0
     started = last_log = time.monotonic()
+    stop = stop_event(store.engine)
     for rule in rules:
         cutoff = now - timedelta(days=rule.days)
         for n, elapsed in _delete_rule(store, rule.where, cutoff, size):
             deleted += n
+            if stop.is_set():
+                log.warning(
+                    "cleanup stopped after %d trails (shutting down); the next run goes on",
+                    deleted,
+                )
+                return deleted
             if yield_between is not None:
                 yield_between(elapsed)
             if time.monotonic() - last_log >= PROGRESS_EVERY:
