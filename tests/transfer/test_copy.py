@@ -182,3 +182,35 @@ def test_copy_corrects_projects_created_implicitly_on_the_target(
     finally:
         source.close()
         target.close()
+
+
+def test_ctrl_c_stops_the_copy_cleanly_and_it_resumes(
+    sqlite_url: str, pg_url: str, tmp_path: Path
+) -> None:
+    source = llmtrail.open_store(sqlite_url)
+    fill(source, 20_000)
+    source.close()
+    cmd = [*CLI, "copy", "--from", sqlite_url, "--to", pg_url, "--batch", "200"]
+    proc = subprocess.Popen(
+        cmd, env=cli_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if pg_count(pg_url) >= 1_000:
+                break
+        except psycopg.errors.UndefinedTable:
+            pass
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"interrupted: run the same command again to resume" in err
+    assert 0 < pg_count(pg_url) < 20_000
+    done = subprocess.run(cmd, env=cli_env(), cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0 and "resumed" in done.stdout
+    assert pg_count(pg_url) == 20_000
+    same = subprocess.run(
+        [*CLI, "copy", "--from", pg_url, "--to", pg_url], env=cli_env(), capture_output=True
+    )
+    assert same.returncode == 1 and b"same database" in same.stderr

@@ -3,6 +3,7 @@ outbox brings the target up to date afterwards (a real PostgreSQL database made 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -68,8 +69,12 @@ def test_writes_reach_both_sides_and_reads_switch(pg_url: str, tmp_path: Path) -
 
 @pytest.mark.slow
 def test_target_outage_never_fails_callers_and_heals(
-    pg_url: str, tmp_path: Path, block_database: Callable[[str, bool], None]
+    pg_url: str,
+    tmp_path: Path,
+    block_database: Callable[[str, bool], None],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="llmtrail.store.dual")
     dual = open_dual(pg_url, "memory://", tmp_path / "outbox.db")
     assert isinstance(dual, DualStore)
     errors: list[BaseException] = []
@@ -113,6 +118,9 @@ def test_target_outage_never_fails_callers_and_heals(
         assert last is not None and last.status == "completed"
         project = dual.target.get_project("during-outage")
         assert project is not None and project.name == "Made while the target was down"
+        logged = caplog.text
+        assert "recorded in the outbox, backlog=" in logged
+        assert "outbox drained, the target is up to date" in logged
     finally:
         stop.set()
         dual.close()

@@ -72,6 +72,8 @@ def copy(
     """Backfill projects, keys and trails into another database (resumable, idempotent)."""
     from llmtrail.transfer.copy import copy_store, count_trails, default_state_path
 
+    if source_url == target_url:
+        fail("--from and --to are the same database")
     source = _open(source_url, must_exist=True)
     try:
         target = _open(target_url, must_exist=False)
