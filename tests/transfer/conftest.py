@@ -17,6 +17,7 @@ from psycopg import sql
 import llmtrail
 from llmtrail.config import load_settings
 from llmtrail.store.base import Store
+from llmtrail.store.dual import DualStore
 
 BASE = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 CLI = [sys.executable, "-m", "llmtrail.cli"]
@@ -101,7 +102,7 @@ def block_database(pg_admin: psycopg.Connection) -> Iterator[Callable[[str, bool
         )
 
 
-def open_dual(target_url: str, source_url: str, outbox: Path, **kw: Any) -> Store:
+def open_dual(target_url: str, source_url: str, outbox: Path, **kw: Any) -> DualStore:
     settings = load_settings(
         backend="dual",
         DATABASE_URL=target_url,
@@ -110,4 +111,6 @@ def open_dual(target_url: str, source_url: str, outbox: Path, **kw: Any) -> Stor
         dual_replay_interval=0.1,
         **kw,
     )
-    return llmtrail.open_store(settings=settings)
+    store = llmtrail.open_store(settings=settings)
+    assert isinstance(store, DualStore)
+    return store
