@@ -63,6 +63,12 @@ def test_writes_reach_both_sides_and_reads_switch(pg_url: str, tmp_path: Path) -
         dual.update("msg-0000002", cost={"prompt": "0.5", "completion": "0.25"})
         got = dual.target.get("msg-0000002")
         assert got is not None and got.cost is not None and got.cost.total == Decimal("0.75")
+        # Keys of a project the restarted memory source no longer knows still work.
+        assert dual.authenticate(secret) is not None
+        dual.revoke_api_key("acme", record.id)
+        assert dual.authenticate(secret) is None and dual.target.authenticate(secret) is None
+        _new_record, new_secret = dual.create_api_key("acme")
+        assert dual.target.authenticate(new_secret) is not None
     finally:
         dual.close()
 

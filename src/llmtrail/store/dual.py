@@ -272,7 +272,8 @@ class DualStore(Store):
 
     def create_api_key(self, project_id: str) -> tuple[ApiKey, str]:
         if self.source.get_project(project_id) is None:
-            theirs = self._other().get_project(project_id) if self.read_from == "target" else None
+            # Only on the target (a memory source restarted since): give the source a copy.
+            theirs = self.get_project(project_id)
             if theirs is None:
                 raise NotFoundError(f"no project {project_id!r}")
             put_project(self.source, theirs)
@@ -290,7 +291,14 @@ class DualStore(Store):
         return self._reader().list_api_keys(project_id)
 
     def revoke_api_key(self, project_id: str, key_id: str) -> None:
-        self.source.revoke_api_key(project_id, key_id)
+        try:
+            self.source.revoke_api_key(project_id, key_id)
+        except NotFoundError:
+            # Only on the target (a memory source restarted since): revoke it there.
+            if not self._healthy():
+                raise
+            self.target.revoke_api_key(project_id, key_id)
+            return
         for record, digest in key_records(self.source):
             if record.id == key_id:
                 self._replicate_key(record, digest)
