@@ -77,9 +77,9 @@ def _open_sql(url: str, s: Settings, common: dict[str, Any], migrate: bool) -> S
 
 
 def _open_dual(s: Settings, common: dict[str, Any], migrate: bool) -> Store:
-    from llmtrail.store import dual  # type: ignore[attr-defined]
+    from llmtrail.store import dual
 
-    return dual.open_dual(s, common, migrate)  # type: ignore[no-any-return]
+    return dual.open_dual(s, common, migrate)
 
 
 def default_pricer(s: Settings) -> Pricer | None:
