@@ -1,0 +1,236 @@
+"""Cleanup runs: one run (logged, counted, recorded for every replica), and one tick of the
+schedule, run by exactly one of the processes sharing a database."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from llmtrail import metrics
+from llmtrail.errors import ValidationError
+from llmtrail.retention.schedule import parse_instant, tick_done, tick_record, whoami
+from llmtrail.store.base import Store
+
+log = logging.getLogger("llmtrail.retention")
+TICK_KEY = "cleanup.tick"
+LAST_RUN_KEY = "cleanup.last_run"
+LOCK_NAME = "cleanup"
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupResult:
+    """One cleanup run: how many trails it deleted (or would delete, for a dry run)."""
+
+    deleted_count: int
+    backend: str
+    days: float
+    dry_run: bool
+    started_at: datetime
+    duration_seconds: float
+    trigger: str = "manual"
+
+    def to_wire(self) -> dict[str, Any]:
+        """``{"deletedCount": n, "backend": …}`` (plus ``"dryRun": true`` for a dry run)."""
+        out: dict[str, Any] = {"deletedCount": self.deleted_count, "backend": self.backend}
+        if self.dry_run:
+            out["dryRun"] = True
+        return out
+
+
+def run_cleanup(
+    store: Store, days: float | None = None, *, dry_run: bool = False, trigger: str = "manual"
+) -> CleanupResult:
+    """Run one cleanup now (no lock: concurrent runs share the work safely), log it, and
+    record it in the metrics and, on a database, in ``store_state`` for every replica."""
+    effective = store.retention_days if days is None else days
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    try:
+        n = store.cleanup(days, dry_run=dry_run)
+    except ValidationError:
+        raise
+    except Exception:
+        if not dry_run:
+            metrics.CLEANUP_RUNS.labels("error").inc()
+        log.exception("cleanup failed (%s, %s days, %s)", store.backend, effective, trigger)
+        raise
+    duration = time.monotonic() - t0
+    result = CleanupResult(n, store.backend, effective, dry_run, started, duration, trigger)
+    if dry_run:
+        log.info(
+            "cleanup dry run: %d trails older than %s days would be deleted (%s)",
+            n,
+            effective,
+            store.backend,
+        )
+        return result
+    metrics.CLEANUP_RUNS.labels("success").inc()
+    metrics.CLEANUP_DELETED.inc(n)
+    LAST_RUN.record_local(result)
+    log.info(
+        "cleanup finished: %d trails older than %s days deleted in %.2f s (%s, %s)",
+        n,
+        effective,
+        duration,
+        store.backend,
+        trigger,
+    )
+    sql = sql_store_of(store)
+    if sql is not None:
+        try:
+            from llmtrail.store.sql.cleanup import write_state
+
+            write_state(sql.engine, LAST_RUN_KEY, _run_record(result), datetime.now(UTC))
+        except Exception as e:  # the run itself succeeded; only its record is missing
+            log.warning("could not record the cleanup run in store_state: %s", e)
+    return result
+
+
+def _run_record(r: CleanupResult) -> dict[str, Any]:
+    return {
+        "startedAt": r.started_at.isoformat(),
+        "finishedAt": (r.started_at + timedelta(seconds=r.duration_seconds)).isoformat(),
+        "durationSeconds": r.duration_seconds,
+        "deletedCount": r.deleted_count,
+        "backend": r.backend,
+        "days": r.days,
+        "trigger": r.trigger,
+        "by": whoami(),
+    }
+
+
+def sql_store_of(store: Store) -> Any:
+    """The SQL store holding the shared state: the store itself, or a dual store's side."""
+    from llmtrail.store.sql.store import SQLStore
+
+    if isinstance(store, SQLStore):
+        return store
+    for side in ("target", "source"):
+        try:
+            candidate = getattr(store, side, None)  # a dual store may open its target here
+        except Exception as e:
+            log.debug("cleanup: the %s side is not available (%s)", side, e)
+            continue
+        if isinstance(candidate, SQLStore):
+            return candidate
+    return None
+
+
+# -- once per tick --------------------------------------------------------------------------------
+
+
+@contextmanager
+def _tick_lock(store: Store) -> Iterator[bool]:
+    sql = sql_store_of(store)
+    if sql is None:  # memory: one process by definition
+        yield True
+        return
+    from llmtrail.store.sql.dialects import exclusive_lock
+
+    with exclusive_lock(sql.engine, LOCK_NAME, wait=False) as got:
+        yield got
+
+
+def run_tick(store: Store, tick: datetime, days: float | None = None) -> CleanupResult | None:
+    """Run the cleanup of the scheduled tick ``tick`` unless another process holds it or has
+    already done it; returns the result, or None when this process skipped the tick.
+
+    ``tick`` is an aware datetime in the schedule's zone. Ticks are compared by their local
+    wall time there, so a daily 02:00 that the autumn clock change repeats runs once, as in
+    cron; ticks recorded in another zone are compared as instants.
+    """
+    sql = sql_store_of(store)
+    with _tick_lock(store) as got:
+        if not got:
+            metrics.CLEANUP_RUNS.labels("skipped").inc()
+            log.info("cleanup tick %s: another process is running it; skipped", tick.isoformat())
+            return None
+        if sql is not None:
+            from llmtrail.store.sql.cleanup import read_state, write_state
+
+            done = read_state(sql.engine, TICK_KEY)
+            if isinstance(done, dict) and tick_done(done, tick):
+                metrics.CLEANUP_RUNS.labels("skipped").inc()
+                log.info(
+                    "cleanup tick %s: already done by %s; skipped",
+                    tick.isoformat(),
+                    done.get("by"),
+                )
+                return None
+        result = run_cleanup(store, days, trigger=f"schedule {tick.isoformat()}")
+        if sql is not None:
+            write_state(sql.engine, TICK_KEY, tick_record(tick), datetime.now(UTC))
+        return result
+
+
+# -- /metrics: the last run, shared by replicas ---------------------------------------------------
+
+
+class _LastRun:
+    """The newest known cleanup run: this process's, or another replica's from ``store_state``.
+
+    The ``CLEANUP_LAST_*`` gauges read it at scrape time (cached for ``ttl`` seconds).
+    """
+
+    def __init__(self, ttl: float = 10.0) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._local: dict[str, Any] | None = None
+        self._store: weakref.ref[Store] | None = None
+        self._shared: dict[str, Any] | None = None
+        self._read_at = -math.inf
+
+    def record_local(self, r: CleanupResult) -> None:
+        with self._lock:
+            self._local = _run_record(r)
+
+    def watch(self, store: Store) -> None:
+        with self._lock:
+            self._store, self._read_at = weakref.ref(store), -math.inf
+
+    def forget(self, store: Store) -> None:
+        with self._lock:
+            if self._store is not None and self._store() is store:
+                self._store, self._shared = None, None
+
+    def newest(self) -> dict[str, Any] | None:
+        with self._lock:
+            store = self._store() if self._store is not None else None
+            if store is not None and time.monotonic() - self._read_at > self.ttl:
+                self._read_at = time.monotonic()
+                sql = sql_store_of(store)
+                if sql is not None:
+                    try:
+                        from llmtrail.store.sql.cleanup import read_state
+
+                        value = read_state(sql.engine, LAST_RUN_KEY)
+                        self._shared = value if isinstance(value, dict) else None
+                    except Exception as e:
+                        log.debug("could not read the last cleanup run: %s", e)
+            runs = [r for r in (self._local, self._shared) if r]
+            return max(runs, key=lambda r: parse_instant(r.get("finishedAt"))) if runs else None
+
+    def value(self, key: str) -> Callable[[], float]:
+        def get() -> float:
+            run = self.newest()
+            if run is None:
+                return 0.0
+            if key == "finishedAt":
+                return parse_instant(run.get(key)).timestamp()
+            return float(run.get(key) or 0)
+
+        return get
+
+
+LAST_RUN = _LastRun()
+metrics.CLEANUP_LAST_RUN.set_function(LAST_RUN.value("finishedAt"))
+metrics.CLEANUP_LAST_DURATION.set_function(LAST_RUN.value("durationSeconds"))
+metrics.CLEANUP_LAST_DELETED.set_function(LAST_RUN.value("deletedCount"))
