@@ -95,6 +95,9 @@ def test_fall_back_repeats_the_wall_time_but_the_tick_is_one() -> None:
         ("0,6", {"Sat", "Sun"}),
         ("5-7", {"Fri", "Sat", "Sun"}),
         ("SUN", {"Sun"}),
+        ("1-5/2", {"Mon", "Wed", "Fri"}),
+        ("mon-fri/2", {"Mon", "Wed", "Fri"}),
+        ("2/3", {"Tue", "Fri"}),
         ("*", {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}),
     ],
 )
