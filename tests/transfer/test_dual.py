@@ -186,3 +186,33 @@ def test_dual_requires_a_source_url(pg_url: str) -> None:
         llmtrail.open_store(settings=load_settings(backend="dual", DATABASE_URL=pg_url))
     assert e.value.fields == ["AUDIT_TRAIL_DUAL_SOURCE_URL"]
     assert DUAL_BACKLOG is not None
+
+
+def test_outbox_command_shows_and_drains_the_backlog(
+    pg_url: str, tmp_path: Path, block_database: Callable[[str, bool], None]
+) -> None:
+    import subprocess
+
+    from tests.transfer.conftest import CLI, cli_env
+
+    outbox = tmp_path / "outbox.db"
+    dual = open_dual(pg_url, "memory://", outbox)
+    block_database(pg_url, True)
+    dual.store_many([trail(i) for i in range(25)])
+    dual.close()  # the service goes away with writes still waiting
+    env = cli_env()
+    shown = subprocess.run(
+        [*CLI, "outbox", "--path", str(outbox)], env=env, capture_output=True, text=True
+    )
+    assert shown.returncode == 1 and "waiting, 0 given up" in shown.stdout
+    assert " 0 waiting" not in shown.stdout
+    block_database(pg_url, False)
+    drained = subprocess.run(
+        [*CLI, "outbox", "--path", str(outbox), "--replay", "--url", pg_url],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert drained.returncode == 0, drained.stderr
+    assert "0 waiting, 0 given up" in drained.stdout
+    assert pg_count(pg_url) == 25

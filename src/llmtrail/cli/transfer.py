@@ -216,3 +216,42 @@ def export(
     finally:
         source.close()
     err_console.print(f"exported {n} trails", highlight=False)
+
+
+@app.command()
+def outbox(
+    path: Path | None = typer.Option(
+        None, "--path", help="The outbox file (default: AUDIT_TRAIL_DUAL_OUTBOX)."
+    ),
+    replay: bool = typer.Option(False, "--replay", help="Apply what waits to the target now."),
+    url: str | None = typer.Option(None, "--url", help="Target URL (default: DATABASE_URL)."),
+) -> None:
+    """Show the dual-mode outbox (waiting and given-up writes); with --replay, drain it into
+    the target. Exit 1 while anything is left."""
+    import contextlib
+
+    from llmtrail.store.base import utcnow
+    from llmtrail.store.outbox import Outbox
+    from llmtrail.store.replay import Replayer
+
+    s = settings()
+    where = path or s.dual_outbox
+    if not Path(where).exists():
+        fail(f"no outbox at {where}")
+    box = Outbox(where)
+    try:
+        if replay and box.pending():
+            target = _open(url or s.database_url, must_exist=False)
+            try:
+                player = Replayer(
+                    box, lambda: target, lambda _ids: contextlib.nullcontext(), clock=utcnow
+                )
+                player.replay()
+            finally:
+                target.close()
+        pending, dead = box.pending(), box.dead()
+    finally:
+        box.close()
+    console.print(f"outbox {where}: {pending} waiting, {dead} given up", highlight=False)
+    if pending or dead:
+        raise typer.Exit(1)
