@@ -185,3 +185,13 @@ def test_report_cli(sqlite_url: str) -> None:
     assert r.exit_code == 1
     r = runner.invoke(app, ["report", "cli", "--days", "0", "--url", sqlite_url])
     assert r.exit_code == 1
+
+
+def test_dashboard_behind_a_path_prefix(api: Api) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(api.app, root_path="/audit") as client:
+        r = client.get("/audit/projects/shop/dashboard")
+    assert r.status_code == 200
+    assert 'data-base="/audit"' in r.text
+    assert 'src="/audit/static/dashboard/dashboard.js' in r.text

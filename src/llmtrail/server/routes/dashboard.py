@@ -12,7 +12,7 @@ import mimetypes
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -47,6 +47,7 @@ _TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 
 @router.get("/projects/{projectId}/dashboard", response_class=HTMLResponse)
 async def dashboard(
+    request: Request,
     project_id: Annotated[str, PathParam(alias="projectId")],
 ) -> Response:
     """The dashboard of one project (the page itself asks for a key before showing data)."""
@@ -54,7 +55,11 @@ async def dashboard(
     pid = rules.project_id(errs, "projectId", project_id)
     if errs or pid is None:
         raise ValidationError(errs.items)
-    html = _env.get_template("dashboard.html").render(project_id=pid, version=__version__)
+    # Behind a proxy that serves the app under a prefix (uvicorn --root-path), links keep it.
+    base = str(request.scope.get("root_path", "")).rstrip("/")
+    html = _env.get_template("dashboard.html").render(
+        project_id=pid, version=__version__, base=base
+    )
     return HTMLResponse(html, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
 
 

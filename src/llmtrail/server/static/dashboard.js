@@ -6,6 +6,7 @@
 
   var body = document.body;
   var project = body.dataset.project;
+  var base = body.dataset.base || "";
   var STORAGE = "llmtrail.dashboard.key." + project;
   var WINDOWS = [7, 30, 90];
   var COLORS = ["#4f46e5", "#0d9488", "#f59e0b", "#e11d48", "#0284c7", "#7c3aed",
@@ -82,7 +83,7 @@
 
   // -- the API -----------------------------------------------------------------------------
   function fetchAnalytics(key, tz) {
-    var url = "/api/projects/" + encodeURIComponent(project) + "/assessment/analytics?days=" +
+    var url = base + "/api/projects/" + encodeURIComponent(project) + "/assessment/analytics?days=" +
       state.days + "&tz=" + encodeURIComponent(tz);
     return fetch(url, { headers: { Authorization: "Bearer " + key, Accept: "application/json" }, cache: "no-store" })
       .then(function (res) {
