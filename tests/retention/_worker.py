@@ -1,8 +1,9 @@
 """A separate process for the replica tests: one "server replica" running cleanup ticks.
 
 ``_worker.py tick URL TICK_ISO``: print ``ready``, wait for ``go`` on stdin, run that tick,
-print the outcome as JSON. ``_worker.py schedule URL CRON TZ TICKS``: run the real built-in
-scheduler until it has handled TICKS ticks, printing each outcome as a JSON line.
+print the outcome as JSON.
+``_worker.py schedule URL CRON TZ TICKS``: print ``ready``, wait for ``go``, then run the real
+built-in scheduler until it has handled TICKS ticks, printing each outcome as a JSON line.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def main() -> None:
         print(json.dumps({"result": result.to_wire() if result else None}), flush=True)
     else:
         cron, tz, ticks = sys.argv[3], sys.argv[4], int(sys.argv[5])
+        print("ready", flush=True)
+        if sys.stdin.readline().strip() != "go":
+            sys.exit("expected go")
         sched = retention.start_scheduler(store, load_settings(cleanup_cron=cron, cleanup_tz=tz))
         assert sched is not None
         printed = 0

@@ -139,6 +139,11 @@ def test_two_real_schedulers_run_each_tick_once(store: Store, db_url: str) -> No
     procs = [worker("schedule", db_url, cron, tz, "3") for _ in range(2)]
     outcomes: dict[str, list[Any]] = defaultdict(list)
     try:
+        assert [read_line(p) for p in procs] == ["ready", "ready"]
+        for p in procs:  # both schedulers start together, so they share their ticks
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
         for p in procs:
             for _ in range(3):
                 line = json.loads(read_line(p))
