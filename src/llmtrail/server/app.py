@@ -16,7 +16,7 @@ from llmtrail import __version__
 from llmtrail.config import Settings, load_settings
 from llmtrail.metrics import BACKEND_INFO
 from llmtrail.server import problems
-from llmtrail.server.body import WireJSONResponse
+from llmtrail.server.body import WireJSONResponse, set_store_threads
 from llmtrail.server.group_commit import GroupCommit
 from llmtrail.server.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
 from llmtrail.server.routes import include_all
@@ -69,6 +69,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     A store passed in stays the caller's to close; one opened here is closed at shutdown.
     """
     settings = settings or load_settings()
+    set_store_threads(settings.store_threads)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -7,13 +7,16 @@ done once, by ``llmtrail.model``, inside the store.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import anyio
 import simplejson
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from llmtrail.errors import AuditTrailError, FieldError, UnavailableError, ValidationError
@@ -100,11 +103,35 @@ def store_of(request: Request) -> Store:
     return store
 
 
+_threads = 8
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def set_store_threads(n: int) -> None:
+    """How many store calls may run at once (threads); more only queue for connections."""
+    global _threads
+    _threads = n
+    _limiters.clear()
+
+
+def _limiter() -> anyio.CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(_threads)
+    return limiter
+
+
 async def call(store: Store, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking store call in the thread pool; count the failures that are not the
-    caller's fault (the database being down)."""
+    """Run a blocking store call in a worker thread (at most ``store_threads`` at once, so
+    threads do not fight over the GIL and the connection pool); count the failures that are
+    not the caller's fault (the database being down)."""
     try:
-        return await run_in_threadpool(fn, *args, **kwargs)
+        return await anyio.to_thread.run_sync(
+            functools.partial(fn, *args, **kwargs), limiter=_limiter()
+        )
     except UnavailableError as e:
         STORE_ERRORS.labels(store.backend, type(e).__name__).inc()
         log.warning("store unavailable: %s", e)
