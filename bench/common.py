@@ -3,7 +3,8 @@
 - ``gen_messages``: fixed-seed data — projects, 30 days of timestamps, a handful of models,
   reasoning of ~1 KB with a few large ones (~1 % of ~64 KB), tokens and exact decimal costs.
 - ``fresh_database``: a new PostgreSQL database (migrated by llmtrail, or empty), dropped after.
-- ``interleave``: run arms A B C, B C A, … round after round; ``Spread`` (median, min–max),
+- ``interleave``: run arms A B C, B C A, … round after round (``interleave_units``: unit by
+  unit, the fairest on a noisy machine); ``Spread`` (median, min–max),
   ``percentile``/``latency_summary``, ``ratio_line`` (a ratio against its target).
 - ``bench_args`` (``--quick``, ``--seed``, ``--pg``), ``print_header``, ``print_table``.
 
@@ -299,6 +300,36 @@ def interleave(
             order = order[k:] + order[:k]
         for name, fn in order:
             results[name].append(fn(r))
+    return results
+
+
+def interleave_units(
+    arms: Sequence[tuple[str, Callable[[int], Any]]],
+    rounds: int,
+    units: int,
+    *,
+    items_per_unit: int = 1,
+) -> dict[str, list[Run]]:
+    """Fine-grained interleaving: every arm does one unit of work in turn (A B C, B C A, …).
+
+    ``fn(k)`` does unit ``k`` (0 … rounds × units − 1) and is timed here. A round is ``units``
+    units of each arm; its ``Run`` is the sum of the unit times, the latencies are the unit
+    times. On a shared, noisy machine this exposes every arm to the same background load,
+    which block-wise A B A B cannot do when the load changes within a block.
+    """
+    results: dict[str, list[Run]] = {name: [] for name, _ in arms}
+    clock = time.perf_counter
+    for r in range(rounds):
+        lat: dict[str, list[float]] = {name: [] for name, _ in arms}
+        for u in range(units):
+            k = r * units + u
+            shift = k % len(arms)
+            for name, fn in list(arms[shift:]) + list(arms[:shift]):
+                t0 = clock()
+                fn(k)
+                lat[name].append(clock() - t0)
+        for name, xs in lat.items():
+            results[name].append(Run(units * items_per_unit, sum(xs), xs))
     return results
 
 
