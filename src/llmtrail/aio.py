@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
+from llmtrail.analytics import Analytics
 from llmtrail.model import AuditTrail, Page, Project, StoreOutcome, TrailFilter
 from llmtrail.store import Store, open_store
 from llmtrail.store.base import TrailInput
@@ -54,6 +56,19 @@ class AsyncStore:
         self, filter: TrailFilter, *, limit: int = 100, cursor: str | None = None
     ) -> Page:
         return await self._run(self.sync.list_trails, filter, limit=limit, cursor=cursor)
+
+    async def analytics(
+        self,
+        project_id: str,
+        *,
+        days: int = 30,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        tz: str = "UTC",
+    ) -> Analytics:
+        return await self._run(
+            self.sync.analytics, project_id, days=days, since=since, until=until, tz=tz
+        )
 
     async def create_project(
         self, id: str, name: str | None = None, retention_days: int | None = None

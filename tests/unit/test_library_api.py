@@ -126,3 +126,18 @@ def test_async_store_does_not_block_the_loop(tmp_path: Path) -> None:
     assert status == "failed"
     assert ticks > 50, "the event loop was blocked while the store worked"
     assert time.perf_counter() - started < 60
+
+
+def test_async_store_analytics(tmp_path: Path) -> None:
+    async def main() -> object:
+        astore = await llmtrail.open_async_store(f"sqlite:///{tmp_path}/an.db")
+        await astore.store(
+            {"messageId": "a", "model": "x", "cost": {"prompt": "0.1", "completion": "0.2"}},
+            project_id="p",
+        )
+        result = await astore.analytics("p", days=7)
+        await astore.aclose()
+        return result
+
+    result = asyncio.run(main())
+    assert result.to_wire()["analytics"]["messageCount"] == 1  # type: ignore[attr-defined]
