@@ -166,7 +166,7 @@ def _delete_rule(
         if newest is not None and (low is None or newest > low):
             low = newest
         yield n, time.monotonic() - began
-        if n < size:
+        if n < size:  # with SKIP LOCKED too: fewer than ``size`` rows were left to take
             return
 
 
