@@ -135,3 +135,33 @@ def test_serve_refuses_public_bind_without_admin_key(tmp_path: Path) -> None:
     assert r.returncode != 0
     assert "AUDIT_TRAIL_ADMIN_KEY" in r.stderr
     assert not (tmp_path / "llmtrail.db").exists()
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers(tmp_path: Path) -> None:
+    """``--workers 2``: two processes serve one database; the generated admin key works in both."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [*LLMTRAIL, "serve", "--port", str(port), "--workers", "2"],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_healthy(base, proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        while not line.startswith("admin key: "):
+            line = proc.stdout.readline()
+        admin = {"Authorization": f"Bearer {line.split(': ', 1)[1].strip()}"}
+        with httpx.Client(base_url=base) as client:  # fresh connections land on both workers
+            for i in range(20):
+                r = client.post("/api/projects", json={"id": f"p{i}"}, headers=admin)
+                assert r.status_code == 201, r.text
+        with httpx.Client(base_url=base) as client:
+            assert len(client.get("/api/projects", headers=admin).json()["items"]) == 20
+    finally:
+        _stop(proc)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
+from typing import Any
 
 import typer
 
@@ -28,12 +30,15 @@ def serve(
     port: int = typer.Option(8000, "--port", min=0, max=65_535, help="TCP port."),
     demo: bool = typer.Option(False, "--demo", help="Fill a 'demo' project first."),
     url: str | None = typer.Option(None, "--url", help="Database URL (default: DATABASE_URL)."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Server processes (database backends only)."
+    ),
 ) -> None:
     """Serve the REST API. Without AUDIT_TRAIL_ADMIN_KEY, only on loopback, with a
     generated admin key printed here."""
     import uvicorn
 
-    from llmtrail.server import create_app
+    from llmtrail.server.app import create_app
 
     s = settings()
     if s.admin_key is None:
@@ -58,15 +63,26 @@ def serve(
             seed_demo(store)
             typer.echo(f"dashboard: {base}/projects/{DEMO_PROJECT}/dashboard")
         typer.echo(f"API: {base}/api  ·  docs: {base}/docs  ·  health: {base}/healthz")
-        application = create_app(store, s)
+        options: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "log_config": None,
+            "access_log": False,
+            "proxy_headers": False,
+            "server_header": False,
+        }
+        if workers == 1:
+            uvicorn.run(create_app(store, s), **options)
+            return
+        if store.backend == "memory":
+            fail("--workers needs a database backend: each process would have its own memory")
+        # Each worker process builds its app from the environment: hand it what was decided here.
+        os.environ["AUDIT_TRAIL_ADMIN_KEY"] = s.admin_key or ""
+        if url is not None:
+            os.environ["DATABASE_URL"] = url
+        store.close()
         uvicorn.run(
-            application,
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,
-            proxy_headers=False,
-            server_header=False,
+            "llmtrail.server.app:app_from_environment", factory=True, workers=workers, **options
         )
     finally:
         store.close()

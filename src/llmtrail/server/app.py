@@ -112,3 +112,12 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``llmtrail serve --workers N`` process, configured from the environment."""
+    from llmtrail.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(None, settings)
