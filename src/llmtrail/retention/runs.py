@@ -180,7 +180,7 @@ class _LastRun:
     The ``CLEANUP_LAST_*`` gauges read it at scrape time (cached for ``ttl`` seconds).
     """
 
-    def __init__(self, ttl: float = 10.0) -> None:
+    def __init__(self, ttl: float = 5.0) -> None:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._local: dict[str, Any] | None = None
