@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import localcontext
+from decimal import Decimal, localcontext
 from typing import Any
 
 import psycopg
@@ -107,8 +107,8 @@ INSERT_PROJECTS = (
 _SET_COLS = tuple(c for c in COLUMNS if c not in ("id", "message_id"))
 
 
-def _update_sql(with_reasoning: bool, deltas: int) -> str:
-    cols = [c for c in _SET_COLS if with_reasoning or c != "reasoning"]
+def _update_sql(unchanged: tuple[str, ...], deltas: int) -> str:
+    cols = [c for c in _SET_COLS if c not in unchanged]
     sets = ", ".join(f'"{c}" = %s' for c in cols)
     update = (
         f"UPDATE audit_trails SET {sets} "
@@ -127,7 +127,18 @@ WITH upd AS ({update}), rollup AS (
 SELECT version FROM upd"""
 
 
-UPDATES = {(r, d): _update_sql(r, d) for r in (True, False) for d in (0, 1, 2)}
+# JSON columns that did not change are left out of the UPDATE (no re-encoding, no new TOAST).
+_JSON_COLS = ("metadata", "reasoning")  # in reverse column order, to delete values by index
+_JSON_INDEX = {c: _SET_COLS.index(c) for c in _JSON_COLS}
+_UNCHANGED: tuple[tuple[str, ...], ...] = (
+    (),
+    ("metadata",),
+    ("reasoning",),
+    ("metadata", "reasoning"),
+)
+UPDATES: dict[tuple[tuple[str, ...], int], str] = {
+    (u, d): _update_sql(u, d) for u in _UNCHANGED for d in (0, 1, 2)
+}
 
 
 # -- values ---------------------------------------------------------------------------------------
@@ -477,16 +488,14 @@ class PgFastPath:
         new: AuditTrail,
         deltas: list[dict[str, Any]],
     ) -> str | None:
-        same_reasoning = new.reasoning == old.reasoning
         values = list(trail_values(new)[2:])
-        if same_reasoning:
-            del values[3]  # "reasoning" (COLUMNS[5]) is left as it is
+        unchanged = tuple(c for c in _JSON_COLS if getattr(new, c) == getattr(old, c))
+        for c in unchanged:
+            del values[_JSON_INDEX[c]]
         values += [old.id, version, old.updated_at]
         for d in deltas:
             values += delta_values(d)
-        row = pg.execute(
-            UPDATES[(not same_reasoning, len(deltas))], values, prepare=True
-        ).fetchone()
+        row = pg.execute(UPDATES[(unchanged, len(deltas))], values, prepare=True).fetchone()
         if row is None:
             self.versions.discard(new.message_id)
             return None
@@ -527,10 +536,19 @@ class VersionCache:
             self._items.pop(message_id, None)
 
 
+def _is_plain(d: Decimal) -> bool:
+    exp = d.as_tuple()
+    return exp.exponent == 0 or (
+        isinstance(exp.exponent, int) and exp.exponent < 0 and exp.digits[-1] != 0
+    )
+
+
 def _as_stored(t: AuditTrail) -> AuditTrail:
     """The trail as reading it back would return it (money without trailing zeros)."""
     cost = t.cost or Cost()
     assert cost.total is not None
+    if t.cost is not None and all(map(_is_plain, (cost.prompt, cost.completion, cost.total))):
+        return t  # the usual case: validation already made them plain
     return dataclasses.replace(
         t, cost=Cost(plain(cost.prompt), plain(cost.completion), plain(cost.total))
     )
