@@ -47,7 +47,13 @@ from llmtrail.model.wire import key_to_wire, project_to_wire, trail_to_wire
 from llmtrail.store.base import Store
 from llmtrail.store.outbox import Outbox
 from llmtrail.store.replay import Replayer, describe
-from llmtrail.store.replicate import key_records, put_key, put_project, put_trails
+from llmtrail.store.replicate import (
+    key_records,
+    put_changed,
+    put_key,
+    put_project,
+    put_trails,
+)
 
 log = logging.getLogger("llmtrail.store.dual")
 _STRIPES = 64
@@ -144,7 +150,7 @@ class DualStore(Store):
         self.replayer.update_backlog()
         self.replayer.wake()
 
-    def _replicate_trails(self, trails: list[AuditTrail]) -> None:
+    def _replicate_trails(self, trails: list[AuditTrail], *, updated: bool = False) -> None:
         # Projects the source created implicitly go first, with their name and createdAt.
         for pid in sorted({t.project_id for t in trails if t.project_id} - self._synced):
             project = self.source.get_project(pid)
@@ -153,7 +159,9 @@ class DualStore(Store):
         self._replicate(
             "trail",
             [(t.message_id, trail_to_wire(t)) for t in trails],
-            lambda target: put_trails(target, trails),
+            lambda target: (
+                put_changed(target, trails[0]) if updated else put_trails(target, trails)
+            ),
         )
 
     def backlog(self) -> int:
@@ -212,7 +220,7 @@ class DualStore(Store):
                 if not self._healthy():
                     raise
                 return self.target._update(message_id, change, project_id)
-            self._replicate_trails([new])
+            self._replicate_trails([new], updated=True)
         return new
 
     def _cleanup(self, now: datetime, days: float) -> int:

@@ -121,6 +121,17 @@ def put_trail(store: Store, trail: AuditTrail) -> PutStats:
     return put_trails(store, [trail])
 
 
+def put_changed(store: Store, trail: AuditTrail) -> PutStats:
+    """Upsert a trail that most likely exists already (an update): one write transaction
+    instead of an insert attempt followed by the overwrite."""
+    stats = PutStats()
+    if _overwrite(store, trail):
+        stats.overwritten += 1
+    else:
+        stats.unchanged += 1
+    return stats
+
+
 def _overwrite(store: Store, incoming: AuditTrail) -> bool:
     """Replace a stored trail by ``incoming`` unless the stored one is newer; True if written."""
     written = False
