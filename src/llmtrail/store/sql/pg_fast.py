@@ -333,10 +333,34 @@ class PgFastPath:
         finally:
             pooled.close()
 
+    def _one(self, sql: str, params: Sequence[Any]) -> Any:
+        """Run one statement on its own (autocommit: it is its own transaction) and return its
+        first row or None. ``_conn`` without the context-manager overhead, for the hot paths."""
+        try:
+            pooled: PoolProxiedConnection = self.engine.raw_connection()
+        except psycopg.Error as e:
+            raise exc.DBAPIError.instance(None, None, e, psycopg.Error) from e
+        pg: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+        try:
+            pg.autocommit = True
+            try:
+                return pg.execute(sql, params, prepare=True).fetchone()
+            finally:
+                if not pg.closed:
+                    pg.autocommit = False
+        except psycopg.Error as e:
+            broken = bool(pg.closed or pg.broken)
+            if broken:
+                pooled.invalidate(e)
+            raise exc.DBAPIError.instance(
+                None, None, e, psycopg.Error, connection_invalidated=broken
+            ) from e
+        finally:
+            pooled.close()
+
     def get(self, message_id: str) -> AuditTrail | None:
         """The trail with this message id, or None."""
-        with self._conn(autocommit=True) as (pg, _):
-            row = pg.execute(SELECT_ONE, (message_id,), prepare=True).fetchone()
+        row = self._one(SELECT_ONE, (message_id,))
         return values_to_trail(row) if row is not None else None
 
     def insert(
@@ -351,21 +375,20 @@ class PgFastPath:
         Returns the message ids actually inserted, and the stored trails of the ids that
         ``others(inserted)`` names (the ones to compare with for idempotent retries).
         """
-        single = len(trails) == 1 and not new_projects
-        with self._conn(autocommit=single) as (pg, info):
+        if len(trails) == 1 and not new_projects:  # the common case: one statement
+            t = trails[0]
+            got = self._one(INSERT_VALUES, trail_values(t))
+            if got is not None:
+                self.versions.put(t, got[1])
+                return {t.message_id}, {}
+            row = self._one(SELECT_ONE, (t.message_id,)) if others(set()) else None
+            return set(), {row[1]: values_to_trail(row)} if row is not None else {}
+        with self._conn(autocommit=False) as (pg, info):
             try:
-                if single:
-                    row = pg.execute(INSERT_VALUES, trail_values(trails[0]), prepare=True)
-                    got = row.fetchone()
-                    inserted = {got[0]} if got else set()
-                    if got:
-                        self.versions.put(trails[0], got[1])
-                else:
-                    inserted = self._insert_batch(pg, info, trails, new_projects, now)
+                inserted = self._insert_batch(pg, info, trails, new_projects, now)
                 wanted = others(inserted)
                 existing = self._fetch(pg, wanted) if wanted else {}
-                if not single:
-                    pg.commit()
+                pg.commit()
             except BaseException:
                 info.pop(_INCOMING_FLAG, None)  # its creation may have been rolled back
                 raise
@@ -461,46 +484,47 @@ class PgFastPath:
         The version this process wrote last is usually known (see ``VersionCache``), which saves
         the read: the placeholder-then-completion lifecycle is one round trip per write.
         """
+        cached = self.versions.get(message_id)
+        if cached is not None:
+            try:
+                new, deltas = compute(cached[0])
+            except NotFoundError:
+                new = None  # maybe stale (the trail was replaced): read it
+            if new is not None:
+                sql, values = _versioned_update(cached[0], cached[1], new, deltas)
+                if self._stored(new, self._one(sql, values)):
+                    return new
         with self._conn(autocommit=True) as (pg, _):
-            cached = self.versions.get(message_id)
-            if cached is not None:
-                try:
-                    new, deltas = compute(cached[0])
-                except NotFoundError:
-                    new = None  # maybe stale (the trail was replaced): read it
-                if new is not None:
-                    version = self._write_version(pg, cached[0], cached[1], new, deltas)
-                    if version is not None:
-                        return new
             while True:
                 row = pg.execute(SELECT_VERSIONED, (message_id,), prepare=True).fetchone()
                 old = values_to_trail(row) if row is not None else None
                 new, deltas = compute(old)
                 assert old is not None and row is not None
-                if self._write_version(pg, old, row[-1], new, deltas) is not None:
+                sql, values = _versioned_update(old, row[-1], new, deltas)
+                if self._stored(new, pg.execute(sql, values, prepare=True).fetchone()):
                     return new
 
-    def _write_version(
-        self,
-        pg: psycopg.Connection[Any],
-        old: AuditTrail,
-        version: str,
-        new: AuditTrail,
-        deltas: list[dict[str, Any]],
-    ) -> str | None:
-        values = list(trail_values(new)[2:])
-        unchanged = tuple(c for c in _JSON_COLS if getattr(new, c) == getattr(old, c))
-        for c in unchanged:
-            del values[_JSON_INDEX[c]]
-        values += [old.id, version, old.updated_at]
-        for d in deltas:
-            values += delta_values(d)
-        row = pg.execute(UPDATES[(unchanged, len(deltas))], values, prepare=True).fetchone()
+    def _stored(self, new: AuditTrail, row: Any) -> bool:
+        """Whether the versioned update wrote ``new`` (then remember its version)."""
         if row is None:
             self.versions.discard(new.message_id)
-            return None
+            return False
         self.versions.put(new, row[0])
-        return str(row[0])
+        return True
+
+
+def _versioned_update(
+    old: AuditTrail, version: str, new: AuditTrail, deltas: list[dict[str, Any]]
+) -> tuple[str, list[Any]]:
+    """The compare-and-set UPDATE of ``old`` (at ``version``) to ``new``, with rollup deltas."""
+    values = list(trail_values(new)[2:])
+    unchanged = tuple(c for c in _JSON_COLS if getattr(new, c) == getattr(old, c))
+    for c in unchanged:
+        del values[_JSON_INDEX[c]]
+    values += [old.id, version, old.updated_at]
+    for d in deltas:
+        values += delta_values(d)
+    return UPDATES[(unchanged, len(deltas))], values
 
 
 class VersionCache:
@@ -537,10 +561,8 @@ class VersionCache:
 
 
 def _is_plain(d: Decimal) -> bool:
-    exp = d.as_tuple()
-    return exp.exponent == 0 or (
-        isinstance(exp.exponent, int) and exp.exponent < 0 and exp.digits[-1] != 0
-    )
+    s = str(d)  # plain: no exponent, no trailing fractional zeros ("0.10", "1E+2", "0E-18" are not)
+    return "E" not in s and not ("." in s and s[-1] == "0")
 
 
 def _as_stored(t: AuditTrail) -> AuditTrail:
