@@ -148,6 +148,31 @@ CASES: list[Case] = [
     ),
     Case("sql in status filter", None, method="GET", params={"status": "completed' OR '1'='1"}),
     Case("sql in project id", _j({"id": "p'; DROP TABLE projects; --"}), path="/api/projects"),
+    # NUL bytes and bad text in path parameters (PostgreSQL cannot even hold a NUL)
+    Case("nul messageId in path", None, method="GET", path=f"{TRAILS}/a%00b", field="messageId"),
+    Case(
+        "nul messageId in patch path",
+        _j({"status": "failed"}),
+        method="PATCH",
+        path=f"{TRAILS}/a%00b",
+        field="messageId",
+    ),
+    Case("long messageId in path", None, method="GET", path=f"{TRAILS}/{'x' * 300}"),
+    Case("nul project in path", None, method="GET", path="/api/projects/a%00b", admin=True),
+    Case("nul project keys path", None, path="/api/projects/a%00b/keys", admin=True),
+    Case("nul project delete", None, method="DELETE", path="/api/projects/a%00b", admin=True),
+    Case("nul project trail post", _with(), path="/api/projects/a%00b/audit-trails", admin=True),
+    Case(
+        "nul key id",
+        None,
+        method="DELETE",
+        path="/api/projects/p1/keys/a%00b",
+        status=404,
+        admin=True,
+    ),
+    Case(
+        "lone surrogate bytes in path", None, method="GET", path=f"{TRAILS}/%ED%A0%80", status=404
+    ),
     # naive timestamps
     Case("naive timestamp", _with(timestamp="2026-11-30T12:00:00"), field="timestamp"),
     Case("date only", _with(timestamp="2026-11-30"), field="timestamp"),

@@ -12,9 +12,9 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from llmtrail.config import Settings
-from llmtrail.errors import AuthError, ForbiddenError
+from llmtrail.errors import AuthError, ForbiddenError, ValidationError
 from llmtrail.keys import hash_secret, same_key
-from llmtrail.model import ApiKey
+from llmtrail.model import ApiKey, rules
 from llmtrail.server.body import call, store_of
 
 bearer = HTTPBearer(
@@ -99,13 +99,28 @@ async def require_admin(request: Request, creds: Credentials) -> None:
     raise AuthError("unknown or revoked key")
 
 
+def checked_project_id(project_id: str) -> str:
+    """``project_id`` if it is a valid project id, else 422 naming ``projectId``."""
+    errs = rules.Errors()
+    rules.project_id(errs, "projectId", project_id)
+    if errs:
+        raise ValidationError(errs.items)
+    return project_id
+
+
+async def require_admin_project(request: Request, project_id: ProjectId, creds: Credentials) -> str:
+    """Dependency: the admin key, on a valid ``projectId``; returns the project id."""
+    await require_admin(request, creds)
+    return checked_project_id(project_id)
+
+
 async def require_project_access(
     request: Request, project_id: ProjectId, creds: Credentials
 ) -> str:
     """Dependency: the admin key or an active key of ``projectId``; returns the project id."""
     secret = _secret(creds)
     if is_admin(request, secret):
-        return project_id
+        return checked_project_id(project_id)
     key = await lookup(request, secret)
     if key is None:
         raise AuthError("unknown or revoked key")
@@ -116,3 +131,4 @@ async def require_project_access(
 
 Admin = Annotated[None, Depends(require_admin)]
 ProjectAccess = Annotated[str, Depends(require_project_access)]
+AdminProject = Annotated[str, Depends(require_admin_project)]

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from llmtrail.errors import FieldError, ValidationError
 from llmtrail.ids import uuid7
 from llmtrail.model.wire import project_to_wire
-from llmtrail.server.auth import Admin, ProjectAccess, ProjectId, key_cache
+from llmtrail.server.auth import Admin, AdminProject, ProjectAccess, key_cache
 from llmtrail.server.body import WireJSONResponse, call, read_object, store_of
 from llmtrail.server.schemas import ProjectIn, ProjectList, ProjectOut, body_doc, problems
 
@@ -79,7 +79,7 @@ async def get_project(request: Request, project_id: ProjectAccess) -> Response:
     responses=problems(401, 403, 404, 503),
     summary="Delete a project",
 )
-async def delete_project(request: Request, project_id: ProjectId, _: Admin) -> Response:
+async def delete_project(request: Request, project_id: AdminProject) -> Response:
     """Delete the project with its trails, keys and aggregates (204)."""
     store = store_of(request)
     await call(store, store.delete_project, project_id)

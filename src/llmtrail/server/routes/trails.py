@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from llmtrail.errors import AuditTrailError, NotFoundError, ValidationError
 from llmtrail.metrics import TRAILS_STORED
-from llmtrail.model import AuditTrail, StoreOutcome
+from llmtrail.model import AuditTrail, StoreOutcome, rules
 from llmtrail.model.wire import trail_to_wire
 from llmtrail.server.auth import ProjectAccess
 from llmtrail.server.body import WireJSONResponse, call, read_object, store_of
@@ -129,7 +129,17 @@ async def list_trails(
     )
 
 
+def checked_message_id(message_id: str) -> str:
+    """``message_id`` if it could name a trail, else 422 naming ``messageId``."""
+    errs = rules.Errors()
+    rules.text(errs, "messageId", message_id, max_len=rules.MAX_MESSAGE_ID)
+    if errs:
+        raise ValidationError(errs.items)
+    return message_id
+
+
 async def _own(store: Store, project_id: str, message_id: str) -> AuditTrail:
+    checked_message_id(message_id)
     trail = await call(store, store.get, message_id)
     if trail is None or trail.project_id != project_id:
         raise NotFoundError(f"no audit trail with messageId {message_id!r} in this project")
@@ -159,6 +169,7 @@ async def patch_trail(
     request: Request, project_id: ProjectAccess, message_id: MessageId
 ) -> Response:
     """Partial update of reasoning, tokens, cost, status and metadata; other fields → 422."""
+    checked_message_id(message_id)
     data = await read_object(request)
     store = store_of(request)
     trail = await call(store, store.update_in_project, project_id, message_id, data)
