@@ -293,3 +293,33 @@ def test_batched_values_round_trip_exactly(store: Store) -> None:
         assert not isinstance(o, Exception)
         assert store.get(o.trail.message_id) == o.trail
     rollups_match_trails(store)
+
+
+def test_streamed_batches_survive_dropped_connections_and_report_outages(
+    pg_admin: psycopg.Connection, pg_url: str
+) -> None:
+    import time
+
+    from llmtrail import UnavailableError
+
+    name = pg_url.rsplit("/", 1)[1]
+    kill = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
+    store = llmtrail.open_store(pg_url)
+    try:
+        store.store_many([trail(f"k{i}") for i in range(40)], project_id="p1")
+        pg_admin.execute(kill, (name,))  # every pooled connection is now dead
+        out = store.store_many([trail(f"k{i}") for i in range(40, 80)], project_id="p1")
+        assert all(not isinstance(o, Exception) and o.created for o in out)
+        pg_admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        try:
+            pg_admin.execute(kill, (name,))
+            started = time.monotonic()
+            with pytest.raises(UnavailableError):
+                store.store_many([trail(f"k{i}") for i in range(80, 120)], project_id="p1")
+            assert time.monotonic() - started < 10
+        finally:
+            pg_admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        assert store.count_trails() == 80  # type: ignore[attr-defined]
+        rollups_match_trails(store)
+    finally:
+        store.close()

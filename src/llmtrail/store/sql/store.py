@@ -235,10 +235,18 @@ class SQLStore(Store):
         gen = fresh()
         try:
             written = self._fast.copy_new(gen, self._known_projects, now)
-        except (exc.DBAPIError, exc.TimeoutError):
+        except exc.DBAPIError as e:
+            # A message id exists or a project vanished (IntegrityError), or a stale pooled
+            # connection: validate the rest and take the general path (it handles all three).
+            if not (isinstance(e, exc.IntegrityError) or e.connection_invalidated):
+                if isinstance(e, exc.OperationalError | exc.InterfaceError):
+                    raise UnavailableError(f"database unavailable: {_short(e)}") from e
+                raise
             for _ in gen:
                 pass
             return self._insert_many(items) if items else []
+        except exc.TimeoutError as e:
+            raise UnavailableError("database unavailable: connection pool exhausted") from e
         self._known_projects.update(t.project_id for t in written if t.project_id)
         return _outcomes(items, stamped, firsts, {t.message_id for t in written}, {})
 
@@ -291,7 +299,7 @@ class SQLStore(Store):
                 if old is None or (project_id is not None and old.project_id != project_id):
                     raise NotFoundError(f"no audit trail with messageId {message_id!r}")
                 new = change(old)
-                moved = old.tokens != new.tokens or old.cost != new.cost
+                moved = _rollup_key(old) != _rollup_key(new)
                 return new, combine([usage_delta(new), usage_delta(old, -1)]) if moved else []
 
             return self._fast.update(message_id, compute)
@@ -309,7 +317,7 @@ class SQLStore(Store):
                 conn.execute(
                     update(audit_trails).where(audit_trails.c.id == old.id).values(**values)
                 )
-            if old.tokens != new.tokens or old.cost != new.cost:
+            if _rollup_key(old) != _rollup_key(new):
                 self._bump_rollups(conn, [usage_delta(new), usage_delta(old, -1)])
         return new
 
@@ -485,6 +493,12 @@ def _outcomes(
                 ConflictError(f"messageId {t.message_id!r} already exists with different content")
             )
     return out
+
+
+def _rollup_key(t: AuditTrail) -> tuple[Any, ...]:
+    """What a trail contributes to the usage rollups (an overwrite by copy/dual mode may move
+    a trail to another bucket, model or project, not only change its usage)."""
+    return (t.tokens, t.cost, t.timestamp, t.model, t.project_id)
 
 
 def _row_to_key(r: Any) -> ApiKey:
