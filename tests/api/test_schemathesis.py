@@ -2,7 +2,7 @@
 their documented schemas, status codes and content types.
 
 Driven through hypothesis directly (schemathesis' lazy pytest loader does not support
-pytest 9 yet), one operation after another over a fresh SQLite database.
+pytest 9 yet), one operation after another, over a fresh SQLite and PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ EXAMPLES = 40
 
 
 @pytest.mark.slow
-def test_openapi_contract(sqlite_api: Api) -> None:
-    sqlite_api.project("p1")
-    schema = schemathesis.openapi.from_asgi("/openapi.json", sqlite_api.app)
+def test_openapi_contract(api: Api) -> None:
+    api.project("p1")
+    schema = schemathesis.openapi.from_asgi("/openapi.json", api.app)
     operations = [
         op
         for op in (result.ok() for result in schema.get_all_operations())
