@@ -44,7 +44,9 @@ class GroupCommit:
         """Stop the task; queued requests are still committed first."""
         if self._task is None or self._queue is None:
             return
-        await self._queue.join()
+        if not self._task.done():  # let queued trails reach the database first
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), timeout=30)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
