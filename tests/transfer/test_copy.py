@@ -214,3 +214,30 @@ def test_ctrl_c_stops_the_copy_cleanly_and_it_resumes(
         [*CLI, "copy", "--from", pg_url, "--to", pg_url], env=cli_env(), capture_output=True
     )
     assert same.returncode == 1 and b"same database" in same.stderr
+
+
+def test_an_overwrite_that_moves_a_trail_keeps_the_aggregates_right(
+    sqlite_url: str, pg_url: str
+) -> None:
+    from datetime import timedelta
+
+    source = llmtrail.open_store(sqlite_url)
+    target = llmtrail.open_store(pg_url)
+    try:
+        old = trail(1, "p", model="old-model")
+        moved = trail(1, "p", model="new-model", timestamp=old["timestamp"] - timedelta(days=2))
+        kept = source.store(moved)
+        # An earlier version on the target, e.g. from an import, with another time and model:
+        stale = {**old, "id": kept.id, "updatedAt": kept.updated_at - timedelta(hours=1)}
+        assert not isinstance(target.store_many([stale], trusted=True)[0], Exception)
+        report = copy_store(source, target)
+        assert report.trails.overwritten == 1
+        with psycopg.connect(pg_url) as conn:
+            rows = conn.execute(
+                "SELECT model, sum(messages) FROM usage_rollups GROUP BY model ORDER BY model"
+            ).fetchall()
+        assert [(m, int(n)) for m, n in rows if n] == [("new-model", 1)]
+        assert verify_stores(source, target).ok
+    finally:
+        source.close()
+        target.close()
