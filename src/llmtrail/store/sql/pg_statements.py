@@ -1,0 +1,271 @@
+"""The SQL text and value conversions of the PostgreSQL hot paths (``pg_fast.py``).
+
+Statements are plain strings run as prepared statements by psycopg; values are converted
+here exactly as the Core column types do (``types.py``): money as exact ``NUMERIC`` (read
+back without trailing zeros), instants as UTC ``timestamptz``, JSON columns as JSONB with JSON
+``null`` for None (as SQLAlchemy's JSON type stores it), integers typed ``int8`` so every
+execution reuses one prepared statement. ``usage_rollups`` buckets are 15-minute UTC
+``date_bin`` buckets, equal to ``rows.bucket_of``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import localcontext
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from psycopg.types.numeric import Int8
+
+from llmtrail.model import AuditTrail, Cost, TokenUsage
+from llmtrail.model.rules import plain
+from llmtrail.store.sql.rows import bucket_of
+from llmtrail.store.sql.schema import audit_trails
+
+COLUMNS: tuple[str, ...] = tuple(audit_trails.c.keys())
+_COLS = ", ".join(f'"{c}"' for c in COLUMNS)
+_SUMS = ("prompt_tokens", "completion_tokens", "total_tokens")
+_MONEY = ("cost_prompt", "cost_completion", "cost_total")
+_ROLLUP_COLS = "project_id, bucket, model, messages, " + ", ".join(_SUMS + _MONEY)
+_ROLLUP_ON_CONFLICT = "ON CONFLICT (project_id, bucket, model) DO UPDATE SET " + ", ".join(
+    f"{c} = usage_rollups.{c} + EXCLUDED.{c}" for c in ("messages", *_SUMS, *_MONEY)
+)
+# 15-minute UTC buckets, as rows.bucket_of computes them in Python.
+_BUCKET = "date_bin('15 minutes', \"timestamp\", TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+_INCOMING = "llmtrail_incoming"
+INCOMING_FLAG = "llmtrail_incoming_table"
+
+
+def _insert_sql(source: str) -> str:
+    """Insert trails from ``source`` and add the ones actually inserted to the rollups."""
+    return f"""
+WITH ins AS (
+    INSERT INTO audit_trails ({_COLS}) {source}
+    ON CONFLICT (message_id) DO NOTHING
+    RETURNING message_id, xmin::text AS version, project_id, "timestamp", model,
+        {", ".join(_SUMS + _MONEY)}
+), rollup AS (
+    INSERT INTO usage_rollups ({_ROLLUP_COLS})
+    SELECT project_id, {_BUCKET}, model, count(*), {", ".join(f"sum({c})" for c in _SUMS + _MONEY)}
+    FROM ins GROUP BY 1, 2, 3
+    {_ROLLUP_ON_CONFLICT}
+)
+SELECT message_id, version FROM ins"""
+
+
+INSERT_VALUES = _insert_sql(f"VALUES ({', '.join(['%s'] * len(COLUMNS))})")
+INSERT_FROM_INCOMING = _insert_sql(f"SELECT {_COLS} FROM {_INCOMING}")
+CREATE_INCOMING = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} "
+    "(LIKE audit_trails INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+COPY_INCOMING = f"COPY {_INCOMING} ({_COLS}) FROM STDIN (FORMAT BINARY)"
+COPY_DIRECT = f"COPY audit_trails ({_COLS}) FROM STDIN (FORMAT BINARY)"
+# Binary COPY (nothing for the server to parse but JSON) needs each column's exact type.
+COPY_TYPES = (
+    *("text", "text", "text", "timestamptz", "text", "jsonb", "int4"),
+    *("int8", "int8", "int8", "int8", "int8", "int8"),
+    *("numeric", "numeric", "numeric", "text", "text", "text", "jsonb"),
+    *("timestamptz", "timestamptz"),
+)
+ROLLUP_ARRAYS = f"""
+INSERT INTO usage_rollups ({_ROLLUP_COLS})
+SELECT * FROM unnest(
+    %s::text[], %s::timestamptz[], %s::text[], %s::int8[],
+    %s::int8[], %s::int8[], %s::int8[], %s::numeric[], %s::numeric[], %s::numeric[]
+)
+{_ROLLUP_ON_CONFLICT}"""
+SELECT_ONE = f"SELECT {_COLS} FROM audit_trails WHERE message_id = %s"
+SELECT_VERSIONED = f"SELECT {_COLS}, xmin::text FROM audit_trails WHERE message_id = %s"
+SELECT_MANY = f"SELECT {_COLS} FROM audit_trails WHERE message_id = ANY(%s)"
+INSERT_PROJECTS = (
+    "INSERT INTO projects (id, name, retention_days, created_at) "
+    "SELECT p, p, NULL, %s FROM unnest(%s::text[]) AS p ON CONFLICT DO NOTHING"
+)
+_SET_COLS = tuple(c for c in COLUMNS if c not in ("id", "message_id"))
+
+
+def _update_sql(unchanged: tuple[str, ...], deltas: int) -> str:
+    cols = [c for c in _SET_COLS if c not in unchanged]
+    sets = ", ".join(f'"{c}" = %s' for c in cols)
+    update = (
+        f"UPDATE audit_trails SET {sets} "
+        "WHERE id = %s AND xmin::text = %s AND updated_at = %s RETURNING xmin::text AS version"
+    )
+    if not deltas:
+        return update
+    row = "(" + ", ".join(["%s"] * (4 + len(_SUMS) + len(_MONEY))) + ")"
+    return f"""
+WITH upd AS ({update}), rollup AS (
+    INSERT INTO usage_rollups ({_ROLLUP_COLS})
+    SELECT * FROM (VALUES {", ".join([row] * deltas)}) AS d ({_ROLLUP_COLS})
+    WHERE EXISTS (SELECT 1 FROM upd)
+    {_ROLLUP_ON_CONFLICT}
+)
+SELECT version FROM upd"""
+
+
+# JSON columns that did not change are left out of the UPDATE (no re-encoding, no new TOAST).
+JSON_COLS = ("metadata", "reasoning")  # in reverse column order, to delete values by index
+JSON_INDEX = {c: _SET_COLS.index(c) for c in JSON_COLS}
+_UNCHANGED: tuple[tuple[str, ...], ...] = (
+    (),
+    ("metadata",),
+    ("reasoning",),
+    ("metadata", "reasoning"),
+)
+UPDATES: dict[tuple[tuple[str, ...], int], str] = {
+    (u, d): _update_sql(u, d) for u in _UNCHANGED for d in (0, 1, 2)
+}
+
+
+# -- values ---------------------------------------------------------------------------------------
+
+
+def _int(v: int | None) -> Int8 | None:
+    return None if v is None else Int8(v)
+
+
+def trail_values(t: AuditTrail) -> tuple[Any, ...]:
+    """A trail's column values in ``COLUMNS`` order, typed for stable prepared statements.
+
+    JSON columns hold JSON ``null`` for None, as SQLAlchemy's JSON type stores it.
+    """
+    tk = t.tokens
+    cost = t.cost or Cost()
+    return (
+        t.id,
+        t.message_id,
+        t.project_id,
+        t.timestamp,
+        t.model,
+        Jsonb(t.reasoning),
+        Int8(t.context_layers),
+        Int8(tk.prompt),
+        Int8(tk.completion),
+        _int(tk.total),
+        _int(tk.cache_read),
+        _int(tk.cache_write),
+        _int(tk.reasoning),
+        cost.prompt,
+        cost.completion,
+        cost.total,
+        t.cost_source,
+        t.price_version,
+        t.status,
+        Jsonb(t.metadata),
+        t.created_at,
+        t.updated_at,
+    )
+
+
+_JSON_NULL = Jsonb(None)
+
+
+def copy_values(t: AuditTrail) -> tuple[Any, ...]:
+    """``trail_values`` for a binary COPY (``COPY_TYPES`` fixes the types)."""
+    tk = t.tokens
+    cost = t.cost or Cost()
+    return (
+        t.id,
+        t.message_id,
+        t.project_id,
+        t.timestamp,
+        t.model,
+        _JSON_NULL if t.reasoning is None else Jsonb(t.reasoning),
+        t.context_layers,
+        tk.prompt,
+        tk.completion,
+        tk.total,
+        tk.cache_read,
+        tk.cache_write,
+        tk.reasoning,
+        cost.prompt,
+        cost.completion,
+        cost.total,
+        t.cost_source,
+        t.price_version,
+        t.status,
+        _JSON_NULL if t.metadata is None else Jsonb(t.metadata),
+        t.created_at,
+        t.updated_at,
+    )
+
+
+def _utc(d: datetime) -> datetime:
+    return d.astimezone(UTC)
+
+
+def values_to_trail(r: Sequence[Any]) -> AuditTrail:
+    """The trail of a row selected as ``COLUMNS`` (same conversions as the Core types)."""
+    return AuditTrail(
+        id=r[0],
+        message_id=r[1],
+        project_id=r[2],
+        timestamp=_utc(r[3]),
+        model=r[4],
+        reasoning=r[5],
+        context_layers=r[6],
+        tokens=TokenUsage(r[7], r[8], r[9], r[10], r[11], r[12]),
+        cost=Cost(plain(r[13]), plain(r[14]), plain(r[15])),
+        cost_source=r[16],
+        price_version=r[17],
+        status=r[18],
+        metadata=r[19],
+        created_at=_utc(r[20]),
+        updated_at=_utc(r[21]),
+    )
+
+
+def _check_layout() -> None:
+    expected = [
+        *("id", "message_id", "project_id", "timestamp", "model", "reasoning"),
+        *("context_layers", "prompt_tokens", "completion_tokens", "total_tokens"),
+        *("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"),
+        *("cost_prompt", "cost_completion", "cost_total", "cost_source", "price_version"),
+        *("status", "metadata", "created_at", "updated_at"),
+    ]
+    if list(COLUMNS) != expected:  # pragma: no cover - guards trail_values/values_to_trail
+        raise RuntimeError(f"audit_trails columns changed; update pg_statements.py: {COLUMNS}")
+
+
+_check_layout()
+
+
+def delta_values(d: dict[str, Any]) -> list[Any]:
+    """A combined rollup delta (``rows.combine``) as VALUES parameters."""
+    return [
+        d["project_id"],
+        d["bucket"],
+        d["model"],
+        Int8(d["messages"]),
+        *(Int8(d[c]) for c in _SUMS),
+        *(d[c] for c in _MONEY),
+    ]
+
+
+def rollup_arrays(trails: Sequence[AuditTrail]) -> list[list[Any]]:
+    """The rollup increments of inserted trails, one array per column of ``ROLLUP_ARRAYS``
+    (messages, tokens and exact money summed per project, 15-minute bucket and model)."""
+    acc: dict[tuple[Any, ...], list[Any]] = {}
+    with localcontext() as ctx:
+        ctx.prec = 60  # exact: sums of NUMERIC(38,18) values need more than 28 digits
+        for t in trails:
+            tk, c = t.tokens, t.cost or Cost()
+            assert t.timestamp is not None
+            key = (t.project_id, bucket_of(t.timestamp), t.model)
+            a = acc.get(key)
+            if a is None:
+                acc[key] = [1, tk.prompt, tk.completion, tk.total, c.prompt, c.completion, c.total]
+            else:
+                a[0] += 1
+                a[1] += tk.prompt
+                a[2] += tk.completion
+                a[3] += tk.total
+                a[4] += c.prompt
+                a[5] += c.completion
+                a[6] += c.total
+    keys = list(acc)
+    sums = list(acc.values())
+    return [[k[i] for k in keys] for i in range(3)] + [[v[i] for v in sums] for i in range(7)]
