@@ -323,3 +323,24 @@ def test_streamed_batches_survive_dropped_connections_and_report_outages(
         rollups_match_trails(store)
     finally:
         store.close()
+
+
+def test_an_overwrite_replaces_every_column_and_moves_the_rollups(store: Store) -> None:
+    import dataclasses
+
+    first = store.store(trail("ow"), project_id="p1")
+    other = dataclasses.replace(
+        first,
+        id="0190aaaa-0000-7000-8000-000000000001",
+        project_id="p2",
+        model="other-model",
+        timestamp=datetime(2025, 6, 1, 12, 0, tzinfo=UTC),
+        context_layers=9,
+        updated_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    store.create_project("p2")
+    got = store._update("ow", lambda old: other, None)  # type: ignore[attr-defined]
+    assert got == other and store.get("ow") == other
+    same = store._update("ow", lambda old: old, None)  # type: ignore[attr-defined]
+    assert same == other and store.get("ow") == other
+    rollups_match_trails(store)

@@ -37,6 +37,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg import pq
 from sqlalchemy import exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import PoolProxiedConnection
@@ -77,59 +78,46 @@ class PgFastPath:
         self.engine = engine
         self.versions = VersionCache()
 
-    @contextmanager
-    def _conn(self, *, autocommit: bool) -> Iterator[tuple[psycopg.Connection[Any], Any]]:
-        """A pooled psycopg connection (and its pool record's ``info``); errors become
-        SQLAlchemy ``DBAPIError``s, a broken connection is invalidated."""
+    def _checkout(self) -> tuple[PoolProxiedConnection, psycopg.Connection[Any]]:
         try:
             pooled: PoolProxiedConnection = self.engine.raw_connection()
         except psycopg.Error as e:
             raise exc.DBAPIError.instance(None, None, e, psycopg.Error) from e
-        pg: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+        return pooled, pooled.driver_connection  # type: ignore[return-value]
+
+    @contextmanager
+    def _conn(self, *, autocommit: bool) -> Iterator[tuple[psycopg.Connection[Any], Any]]:
+        """A pooled psycopg connection (and its pool record's ``info``), given back clean (or
+        discarded); psycopg errors become SQLAlchemy ``DBAPIError``s."""
+        pooled, pg = self._checkout()
         try:
             if autocommit:
                 pg.autocommit = True
-            try:
-                yield pg, pooled.info
-            except BaseException:
-                if not pg.closed and not pg.autocommit:
-                    pg.rollback()
-                raise
-            finally:
-                if autocommit and not pg.closed:
-                    pg.autocommit = False
-        except psycopg.Error as e:
-            broken = bool(pg.closed or pg.broken)
-            if broken:
-                pooled.invalidate(e)
-            raise exc.DBAPIError.instance(
-                None, None, e, psycopg.Error, connection_invalidated=broken
-            ) from e
+            yield pg, pooled.info
+            if autocommit:
+                pg.autocommit = False
+        except BaseException as e:
+            _after_error(pooled, pg, autocommit)
+            if isinstance(e, psycopg.Error):
+                raise _wrap(e, pg) from e
+            raise
         finally:
             pooled.close()
 
     def _one(self, sql: str, params: Sequence[Any]) -> Any:
         """Run one statement on its own (autocommit: it is its own transaction) and return its
         first row or None. ``_conn`` without the context-manager overhead, for the hot paths."""
-        try:
-            pooled: PoolProxiedConnection = self.engine.raw_connection()
-        except psycopg.Error as e:
-            raise exc.DBAPIError.instance(None, None, e, psycopg.Error) from e
-        pg: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+        pooled, pg = self._checkout()
         try:
             pg.autocommit = True
-            try:
-                return pg.execute(sql, params, prepare=True).fetchone()
-            finally:
-                if not pg.closed:
-                    pg.autocommit = False
-        except psycopg.Error as e:
-            broken = bool(pg.closed or pg.broken)
-            if broken:
-                pooled.invalidate(e)
-            raise exc.DBAPIError.instance(
-                None, None, e, psycopg.Error, connection_invalidated=broken
-            ) from e
+            row = pg.execute(sql, params, prepare=True).fetchone()
+            pg.autocommit = False
+            return row
+        except BaseException as e:
+            _after_error(pooled, pg, True)
+            if isinstance(e, psycopg.Error):
+                raise _wrap(e, pg) from e
+            raise
         finally:
             pooled.close()
 
@@ -265,7 +253,7 @@ class PgFastPath:
                 new, deltas = compute(cached[0])
             except NotFoundError:
                 new = None  # maybe stale (the trail was replaced): read it
-            if new is not None:
+            if new is not None and new != cached[0]:  # (no change: confirm it by a read)
                 sql, values = _versioned_update(cached[0], cached[1], new, deltas)
                 if self._stored(new, self._one(sql, values)):
                     return new
@@ -275,6 +263,8 @@ class PgFastPath:
                 old = values_to_trail(row) if row is not None else None
                 new, deltas = compute(old)
                 assert old is not None and row is not None
+                if new == old:
+                    return new  # nothing to write (as the Core path)
                 sql, values = _versioned_update(old, row[-1], new, deltas)
                 if self._stored(new, pg.execute(sql, values, prepare=True).fetchone()):
                     return new
@@ -288,11 +278,36 @@ class PgFastPath:
         return True
 
 
+def _after_error(
+    pooled: PoolProxiedConnection, pg: psycopg.Connection[Any], autocommit: bool
+) -> None:
+    """Leave a connection clean for the pool after an error — or discard it when it is broken
+    or still busy (e.g. Ctrl-C in the middle of a query). Never raises: the original error is
+    what the caller must see."""
+    try:
+        if pg.closed or pg.broken or pg.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
+            pooled.invalidate()
+        elif autocommit:
+            pg.autocommit = False
+        else:
+            pg.rollback()
+    except Exception:
+        pooled.invalidate()
+
+
+def _wrap(e: psycopg.Error, pg: psycopg.Connection[Any]) -> exc.StatementError:
+    """The SQLAlchemy exception for a psycopg error (so the store's error mapping applies)."""
+    return exc.DBAPIError.instance(
+        None, None, e, psycopg.Error, connection_invalidated=bool(pg.closed or pg.broken)
+    )
+
+
 def _versioned_update(
     old: AuditTrail, version: str, new: AuditTrail, deltas: list[dict[str, Any]]
 ) -> tuple[str, list[Any]]:
     """The compare-and-set UPDATE of ``old`` (at ``version``) to ``new``, with rollup deltas."""
-    values = list(trail_values(new)[2:])
+    row = trail_values(new)
+    values = [row[0], *row[2:]]  # every column but message_id (COLUMNS[1])
     unchanged = tuple(c for c in JSON_COLS if getattr(new, c) == getattr(old, c))
     for c in unchanged:
         del values[JSON_INDEX[c]]

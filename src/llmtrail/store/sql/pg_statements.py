@@ -83,7 +83,7 @@ INSERT_PROJECTS = (
     "INSERT INTO projects (id, name, retention_days, created_at) "
     "SELECT p, p, NULL, %s FROM unnest(%s::text[]) AS p ON CONFLICT DO NOTHING"
 )
-_SET_COLS = tuple(c for c in COLUMNS if c not in ("id", "message_id"))
+_SET_COLS = tuple(c for c in COLUMNS if c != "message_id")  # id too: copy may replace it
 
 
 def _update_sql(unchanged: tuple[str, ...], deltas: int) -> str:
