@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     #: batch concurrent POSTs of trails into one transaction (each answered after its commit)
     group_commit: bool = True
     #: store calls the server runs at once (worker threads); keep near the connection pool
-    store_threads: int = Field(8, ge=1, le=256)
+    store_threads: int = Field(4, ge=1, le=256)
     rollup_retention_days: int = Field(400, ge=1)
     memory_max_entries: int = Field(100_000, ge=1)
     dual_source_url: str | None = None

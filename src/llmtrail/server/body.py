@@ -103,7 +103,7 @@ def store_of(request: Request) -> Store:
     return store
 
 
-_threads = 8
+_threads = 4
 _limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
     weakref.WeakKeyDictionary()
 )
