@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from decimal import Decimal
+from typing import Any
 
 from llmtrail.model.wire import loads
 from tests.api.conftest import Api, assert_problem, trail
@@ -310,3 +311,22 @@ def test_body_limit_counts_streamed_bytes(db_url: str) -> None:
         assert_problem(declared, 413)
         assert api.snapshot() == before
         assert api.post("p1", trail(), key).status_code == 201  # under the limit: fine
+
+
+def test_request_and_stored_trail_logs(api: Api, caplog: Any) -> None:
+    """One structured line per request; each stored trail at debug level (messageId, cost)."""
+    import logging
+
+    from structlog.testing import capture_logs
+
+    key = api.project("p1")
+    caplog.set_level(logging.DEBUG)
+    with capture_logs() as events:
+        assert api.post("p1", trail("logged-1"), key).status_code == 201
+    (access,) = [e for e in events if e["event"] == "request"]
+    assert access["log_level"] == "info" and access["status"] == 201
+    assert access["route"] == "/api/projects/{projectId}/audit-trails"
+    assert access["method"] == "POST" and access["ms"] >= 0
+    (stored,) = [e for e in events if e["event"] == "trail stored"]
+    assert stored["log_level"] == "debug"
+    assert stored["messageId"] == "logged-1" and stored["cost"] == "0.00885"
