@@ -393,6 +393,11 @@ def point_reads(url: str, seed: int, table_rows: int, n: int, rounds: int) -> No
     with psycopg.connect(url) as conn:
         have = conn.execute("SELECT count(*) FROM audit_trails").fetchone()
         need = table_rows - (have[0] if have else 0)
+        conn.execute(
+            "INSERT INTO projects (id, name, created_at) SELECT p, p, now() "
+            "FROM unnest(%s::text[]) AS p ON CONFLICT DO NOTHING",
+            (project_ids(),),
+        )
         if need > 0:
             for part in chunks(gen_messages(need, seed=seed + 2, prefix="fill"), 5_000):
                 raw_copy(conn, part)

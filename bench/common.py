@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import platform
 import random
@@ -285,6 +286,13 @@ class Run:
         return self.count / self.seconds if self.seconds > 0 else float("inf")
 
 
+def settle() -> None:
+    """Collect garbage and freeze what is left (the harness's generated data), so the garbage
+    collections that happen during the measured arms only scan what the arms allocate."""
+    gc.collect()
+    gc.freeze()
+
+
 def interleave(
     arms: Sequence[tuple[str, Callable[[int], Run]]], rounds: int, *, rotate: bool = True
 ) -> dict[str, list[Run]]:
@@ -292,6 +300,7 @@ def interleave(
 
     Each arm is called with the round number (0-based) so it can pick its own slice of data.
     """
+    settle()
     results: dict[str, list[Run]] = {name: [] for name, _ in arms}
     for r in range(rounds):
         order = list(arms)
@@ -317,6 +326,7 @@ def interleave_units(
     times. On a shared, noisy machine this exposes every arm to the same background load,
     which block-wise A B A B cannot do when the load changes within a block.
     """
+    settle()
     results: dict[str, list[Run]] = {name: [] for name, _ in arms}
     clock = time.perf_counter
     for r in range(rounds):
