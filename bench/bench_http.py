@@ -2,7 +2,9 @@
 
     .venv/bin/python bench/bench_http.py [--quick] [--clients=16] [--workers=1]
 
-One run, one fresh database, fixed-seed data, arms interleaved (see BENCHMARKS.md). The server
+One run, one fresh database, fixed-seed data, arms interleaved (see BENCHMARKS.md): first the
+read arms (saturated, then paced), then the write arm, whose updates leave work for autovacuum
+that would otherwise land in the middle of the read measurements. The server
 is the real ``llmtrail serve`` process (one uvicorn worker unless ``--workers``, log level
 WARNING, group commit on as shipped). The clients are asyncio tasks in this process, each
 with one keep-alive HTTP/1.1 connection, written on raw asyncio streams so the client costs
@@ -269,16 +271,12 @@ async def measure(
     await saturated(port, clients, 500, floor)  # warm-up: connections, caches, plans
     await saturated(port, clients, 500, get)
     sat: dict[str, list[Run]] = {"floor": [], "get": [], "lifecycle": []}
+    # phase 1: reads, saturated (floor and get interleaved)
     for r in range(rounds):
-        order = ["floor", "get", "lifecycle"]
-        for arm in order[r % 3 :] + order[: r % 3]:
-            if arm == "lifecycle":
-                sat[arm].append(await saturated(port, clients, life_n, lifecycle))
-                life_offset += life_n
-            else:
-                sat[arm].append(await saturated(port, clients, n, floor if arm == "floor" else get))
-    rate = {arm: rates(runs) for arm, runs in sat.items()}
-    offered = rate["get"].median / 2
+        for arm in ["floor", "get"] if r % 2 == 0 else ["get", "floor"]:
+            sat[arm].append(await saturated(port, clients, n, floor if arm == "floor" else get))
+    # phase 2: reads, paced at half the GET route's saturated throughput
+    offered = rates(sat["get"]).median / 2
     pace: dict[str, list[Run]] = {"floor": [], "get": []}
     paced_n = max(int(offered * 4), clients * 20)  # about 4 s per run
     for r in range(rounds):
@@ -286,6 +284,11 @@ async def measure(
             pace[arm].append(
                 await paced(port, clients, paced_n, offered, floor if arm == "floor" else get)
             )
+    # phase 3: writes (they leave work for autovacuum, so they come after the reads)
+    for _ in range(rounds):
+        sat["lifecycle"].append(await saturated(port, clients, life_n, lifecycle))
+        life_offset += life_n
+    rate = {arm: rates(runs) for arm, runs in sat.items()}
     check("no failed request", not bad, "; ".join(bad[:3]))
     report(sat, pace, rate, offered)
     with llmtrail.open_store(url) as store:
