@@ -185,6 +185,7 @@ def main() -> None:
             url,
             rows=f"{n:,} over 14 days, {n // 2:,} older than the 7-day retention",
             batch_size=load_settings().cleanup_batch_size,
+            pause_ratio=load_settings().cleanup_pause_ratio,
         )
         now = datetime.now(UTC)
         t0 = time.perf_counter()

@@ -72,6 +72,7 @@ def _open_sql(url: str, s: Settings, common: dict[str, Any], migrate: bool) -> S
         engine,
         rollup_retention_days=s.rollup_retention_days,
         cleanup_batch_size=s.cleanup_batch_size,
+        cleanup_pause_ratio=s.cleanup_pause_ratio,
         **common,
     )
 

@@ -96,11 +96,13 @@ class SQLStore(Store):
         engine: Engine,
         *,
         rollup_retention_days: int = 400,
-        cleanup_batch_size: int = 5_000,
+        cleanup_batch_size: int = 500,
+        cleanup_pause_ratio: float = 3.0,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
         self.cleanup_batch_size = cleanup_batch_size
+        self.cleanup_pause_ratio = cleanup_pause_ratio
         self.engine = engine
         self.dialect = engine.dialect.name
         self.backend = "postgresql" if self.dialect == "postgresql" else "sqlite"
