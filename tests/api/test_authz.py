@@ -52,7 +52,7 @@ def two_projects(api: Api) -> tuple[Api, dict[str, str], dict[str, str], dict[st
     key_a = api.project("proj-a")
     key_b = api.project("proj-b")
     assert api.post("proj-a", trail("a-1"), key_a).status_code == 201
-    b_trail = trail("b-1", reasoning=[SECRET_TEXT], metadata={"note": SECRET_TEXT})
+    b_trail = trail("msg-of-b", reasoning=[SECRET_TEXT], metadata={"note": SECRET_TEXT})
     assert api.post("proj-b", b_trail, key_b).status_code == 201
     revoked = api.key("proj-b")
     r = api.client.get("/api/projects/proj-b/keys", headers=api.admin)
@@ -66,7 +66,7 @@ def two_projects(api: Api) -> tuple[Api, dict[str, str], dict[str, str], dict[st
 
 def test_matrix(two_projects: Any) -> None:
     api, key_a, _key_b, revoked, key_id = two_projects
-    values = {"projectId": "proj-b", "messageId": "b-1", "keyId": key_id}
+    values = {"projectId": "proj-b", "messageId": "msg-of-b", "keyId": key_id}
     callers = {
         "key of A": (key_a, 403),
         "revoked key of B": (revoked, 401),
@@ -89,7 +89,7 @@ def test_matrix(two_projects: Any) -> None:
             )  # fmt: skip
             assert r.status_code == want, (who, method, path, r.status_code, r.text)
             assert_problem(r, want)
-            assert SECRET_TEXT not in r.text and "b-1" not in r.text.replace(url, "")
+            assert SECRET_TEXT not in r.text and "msg-of-b" not in r.text.replace(url, "")
             if want == 401:
                 assert r.headers["www-authenticate"].startswith("Bearer")
             checked += 1
@@ -127,15 +127,17 @@ def test_own_project_routes_cannot_reach_other_trails(two_projects: Any) -> None
     listed = c.get("/api/projects/proj-a/audit-trails", headers=key_a).json()["items"]
     assert [t["messageId"] for t in listed] == ["a-1"]
     exported = c.get("/api/projects/proj-a/audit-trails/export", headers=key_a).text
-    assert "b-1" not in exported and SECRET_TEXT not in exported
+    assert "msg-of-b" not in exported and SECRET_TEXT not in exported
     csv_text = c.get("/api/projects/proj-a/audit-trails/export?format=csv", headers=key_a).text
-    assert "b-1" not in csv_text
+    assert "msg-of-b" not in csv_text
     # storing B's messageId under A: a conflict that reveals nothing of B's content
-    r = api.post("proj-a", trail("b-1"), key_a)
+    r = api.post("proj-a", trail("msg-of-b"), key_a)
     assert_problem(r, 409)
     assert SECRET_TEXT not in r.text and "proj-b" not in r.text
     r = c.post(
-        "/api/projects/proj-a/audit-trails/batch", json={"items": [trail("b-1")]}, headers=key_a
+        "/api/projects/proj-a/audit-trails/batch",
+        json={"items": [trail("msg-of-b")]},
+        headers=key_a,
     )
     assert r.json()["items"][0]["status"] == 409 and SECRET_TEXT not in r.text
     # a body naming project B is refused on A's route

@@ -438,3 +438,12 @@ def test_data_persists_across_processes(backend: str, url_for: Callable[[], str]
     )
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == ("missing" if backend == "memory" else "0.3")
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "a\ud800", "", "x" * 300, "tab\there"])
+def test_lookups_of_impossible_ids_find_nothing(store: Store, bad: str) -> None:
+    assert store.get(bad) is None
+    with pytest.raises(NotFoundError):
+        store.update(bad, status="failed")
+    with pytest.raises(NotFoundError):
+        store.update_in_project("p1", bad, {"status": "failed"})

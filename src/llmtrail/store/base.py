@@ -116,14 +116,14 @@ class Store(abc.ABC):
 
     def get(self, message_id: str) -> AuditTrail | None:
         """The trail with this message id, or None."""
-        if not isinstance(message_id, str):
-            return None
+        if not _storable_id(message_id):
+            return None  # no trail can have it (and a database would refuse e.g. a NUL)
         return self._get(message_id)
 
     def update(self, message_id: str, **fields: Any) -> AuditTrail:
         """Partially update a trail (reasoning, tokens, cost, status, metadata)."""
         upd = parse_update(fields)
-        if not isinstance(message_id, str):
+        if not _storable_id(message_id):
             raise NotFoundError(f"no audit trail with messageId {message_id!r}")
         return self._update(
             message_id,
@@ -136,6 +136,8 @@ class Store(abc.ABC):
     ) -> AuditTrail:
         """``update`` restricted to one project (a trail of another project is not found)."""
         upd = parse_update(fields)
+        if not _storable_id(message_id):
+            raise NotFoundError(f"no audit trail with messageId {message_id!r}")
         return self._update(
             message_id,
             lambda old: apply_update(old, upd, now=self.clock(), pricer=self.pricer),
@@ -337,3 +339,11 @@ def check_filter(f: TrailFilter) -> None:
             rules.timestamp(errs, name, value)
     if errs:
         raise ValidationError(errs.items)
+
+
+def _storable_id(message_id: object) -> bool:
+    """Whether a stored trail could have this messageId (else no lookup is needed)."""
+    return (
+        rules.text(rules.Errors(), "messageId", message_id, max_len=rules.MAX_MESSAGE_ID)
+        is not None
+    )
