@@ -165,3 +165,26 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
             assert len(client.get("/api/projects", headers=admin).json()["items"]) == 20
     finally:
         _stop(proc)
+
+
+def test_serve_refuses_a_bad_cleanup_schedule_cleanly(tmp_path: Path) -> None:
+    env = {**os.environ, "AUDIT_TRAIL_CLEANUP_CRON": "99 * * * *"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmtrail.cli",
+            "serve",
+            "--port",
+            "0",
+            "--url",
+            f"sqlite:///{tmp_path}/bad.db",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 1
+    assert "AUDIT_TRAIL_CLEANUP_CRON" in proc.stderr
+    assert "Traceback" not in proc.stderr

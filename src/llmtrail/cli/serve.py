@@ -39,9 +39,15 @@ def serve(
     generated admin key printed here."""
     import uvicorn
 
+    from llmtrail.errors import ValidationError
+    from llmtrail.retention.schedule import parse_schedule
     from llmtrail.server.app import create_app
 
     s = settings()
+    try:
+        parse_schedule(s.cleanup_cron, s.cleanup_tz)  # a bad schedule stops us before binding
+    except ValidationError as e:
+        fail(str(e))
     if s.admin_key is None:
         if not is_loopback(host):
             fail(
