@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, localcontext
@@ -48,17 +48,11 @@ class Row:
 
 
 @pytest.fixture
-def clocked(url_for: Callable[[], str]) -> Iterator[Callable[..., Store]]:
-    opened: list[Store] = []
-
+def clocked(open_backend: Callable[..., Store]) -> Callable[..., Store]:
     def make(now: datetime = NOW, **kw: Any) -> Store:
-        s = llmtrail.open_store(url_for(), clock=lambda: now, **kw)
-        opened.append(s)
-        return s
+        return open_backend(clock=lambda: now, **kw)
 
-    yield make
-    for s in opened:
-        s.close()
+    return make
 
 
 def _edge_times() -> list[datetime]:
@@ -323,7 +317,7 @@ def test_day_totals_outlive_cleanup(clocked: Callable[..., Store], backend: str)
 
 
 def test_rollups_older_than_their_retention_go(clocked: Callable[..., Store], backend: str) -> None:
-    store = clocked(settings=llmtrail.Settings(rollup_retention_days=20))  # type: ignore[call-arg]
+    store = clocked(rollup_retention_days=20)
     rows = seed(store, 200)
     store.cleanup(7)
     if backend == "memory":  # no aggregates: only the trails it still holds count

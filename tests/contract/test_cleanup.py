@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-import llmtrail
 from llmtrail import Store, ValidationError
-from llmtrail.config import load_settings
 from llmtrail.retention import run_cleanup
 
 NOW = datetime.now(UTC).replace(microsecond=250_000)
@@ -33,18 +31,13 @@ def trail(mid: str, age: timedelta, project: str = "proj-1", **kw: Any) -> dict[
 
 
 @pytest.fixture
-def fixed(url_for: Callable[[], str]) -> Iterator[Callable[..., Store]]:
+def fixed(open_backend: Callable[..., Store]) -> Callable[..., Store]:
     """Stores on this test's database whose clock is frozen at NOW."""
-    opened: list[Store] = []
 
     def make(**settings: Any) -> Store:
-        s = llmtrail.open_store(url_for(), settings=load_settings(**settings), clock=lambda: NOW)
-        opened.append(s)
-        return s
+        return open_backend(clock=lambda: NOW, **settings)
 
-    yield make
-    for s in opened:
-        s.close()
+    return make
 
 
 def test_seed_cleanup_deletes_a_ten_day_old_trail_at_seven_days(store: Store) -> None:
