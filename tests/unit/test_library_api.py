@@ -141,3 +141,14 @@ def test_async_store_analytics(tmp_path: Path) -> None:
 
     result = asyncio.run(main())
     assert result.to_wire()["analytics"]["messageCount"] == 1  # type: ignore[attr-defined]
+
+
+def test_in_memory_sqlite_url_works() -> None:
+    store = llmtrail.open_store("sqlite:///:memory:")
+    try:
+        store.store({"messageId": "a", "model": "x"}, project_id="p")
+        got = store.get("a")
+        assert got is not None and got.model == "x"
+        assert store.backend == "sqlite"
+    finally:
+        store.close()

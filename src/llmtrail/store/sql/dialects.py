@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from decimal import Decimal, localcontext
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy import Table, create_engine, event, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 
 from llmtrail.errors import ValidationError
@@ -40,14 +41,13 @@ def normalize_url(url: str) -> URL:
 def make_engine(url: URL) -> Engine:
     """An engine with llmtrail's durability and time-out settings for its dialect."""
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
+        args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
+        if url.database in (None, "", ":memory:"):
+            # One shared connection, or every pooled connection would see its own empty DB.
+            engine = create_engine(url, connect_args=args, poolclass=StaticPool)
+        else:
             os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=8,
-            max_overflow=8,
-        )
+            engine = create_engine(url, connect_args=args, pool_size=8, max_overflow=8)
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -65,13 +65,33 @@ def _sqlite_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     # We issue BEGIN ourselves (see _sqlite_begin) so write transactions take the lock up front.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    _ensure_wal(cur)
     cur.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives power loss
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
     dbapi_conn.create_aggregate("decimal_sum", 1, _DecimalSum)  # type: ignore[arg-type]
     dbapi_conn.create_function("decimal_add", 2, _decimal_add, deterministic=True)
+
+
+def _ensure_wal(cur: sqlite3.Cursor, deadline_s: float = 30.0) -> None:
+    """Switch the file to WAL (persistent, so only the first connection ever does it).
+
+    Switching needs the file to itself and SQLite answers "database is locked" at once, without
+    its busy handler, when another connection is mid-transaction (e.g. a concurrent first
+    start migrating the schema), so retry until the deadline.
+    """
+    deadline = time.monotonic() + deadline_s
+    while True:
+        if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")  # ":memory:" answers "memory": fine too
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _sqlite_begin(conn: Connection) -> None:
