@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import pydantic
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from llmtrail.errors import FieldError, ValidationError
 
 
 class Settings(BaseSettings):
@@ -57,5 +60,20 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with explicit overrides on top."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Settings from the environment, with explicit overrides on top.
+
+    A bad value raises ``llmtrail.ValidationError`` naming the environment variable.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except pydantic.ValidationError as e:
+        raise ValidationError(
+            [FieldError(_env_name(err["loc"]), err["msg"]) for err in e.errors()]
+        ) from None
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    name = str(loc[0]) if loc else ""
+    if name.upper() == "DATABASE_URL":
+        return "DATABASE_URL"
+    return "AUDIT_TRAIL_" + name.upper()

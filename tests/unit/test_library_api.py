@@ -152,3 +152,11 @@ def test_in_memory_sqlite_url_works() -> None:
         assert store.backend == "sqlite"
     finally:
         store.close()
+
+
+def test_bad_settings_name_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIT_TRAIL_BACKEND", "bogus")
+    monkeypatch.setenv("AUDIT_TRAIL_RETENTION_DAYS", "-3")
+    with pytest.raises(llmtrail.ValidationError) as e:
+        llmtrail.open_store()
+    assert set(e.value.fields) == {"AUDIT_TRAIL_BACKEND", "AUDIT_TRAIL_RETENTION_DAYS"}
