@@ -27,7 +27,8 @@ def migrate(
     target = url or s.database_url
     engine = make_engine(normalize_url(target))
     try:
-        safe = engine.url.render_as_string(hide_password=True)
+        plain = engine.url.set(drivername=engine.url.get_backend_name())
+        safe = plain.render_as_string(hide_password=True)
         console.print(f"database: {safe}")
         if is_current(engine):
             console.print(f"schema is current ({head_revision()}); nothing to do")

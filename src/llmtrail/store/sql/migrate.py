@@ -71,4 +71,5 @@ def ensure_schema(engine: Engine, *, auto_migrate: bool) -> None:
 
 
 def _safe(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    plain = engine.url.set(drivername=engine.url.get_backend_name())
+    return plain.render_as_string(hide_password=True)
