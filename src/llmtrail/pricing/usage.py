@@ -93,46 +93,27 @@ def _checked(
 
 def openai_chat_usage(usage: object) -> TokenUsage:
     """``TokenUsage`` of an OpenAI Chat Completions ``CompletionUsage``."""
-    d = as_dict(usage)
-    prompt = _count(d, "prompt_tokens", "usage", required=True) or 0
-    completion = _count(d, "completion_tokens", "usage", required=True) or 0
-    pd = _details(d, "prompt_tokens_details")
-    cd = _details(d, "completion_tokens_details")
-    cache_read = _count(pd, "cached_tokens", "usage.prompt_tokens_details", required=False)
-    cache_write = _count(pd, "cache_write_tokens", "usage.prompt_tokens_details", required=False)
-    if cache_write is not None and (cache_read or 0) + cache_write > prompt:
-        cache_write = None  # "unadjusted" count; billed as ordinary input by OpenAI anyway
-    reasoning = _count(cd, "reasoning_tokens", "usage.completion_tokens_details", required=False)
-    return _checked(
-        prompt,
-        completion,
-        cache_read,
-        cache_write or None,
-        reasoning,
-        ("prompt_tokens", "completion_tokens"),
-    )
+    return _openai_usage(usage, "prompt_tokens", "completion_tokens")
 
 
 def openai_responses_usage(usage: object) -> TokenUsage:
     """``TokenUsage`` of an OpenAI Responses API ``ResponseUsage``."""
+    return _openai_usage(usage, "input_tokens", "output_tokens")
+
+
+def _openai_usage(usage: object, inp: str, out: str) -> TokenUsage:
+    """Both OpenAI APIs report the same usage under different names (``inp``/``out``)."""
     d = as_dict(usage)
-    prompt = _count(d, "input_tokens", "usage", required=True) or 0
-    completion = _count(d, "output_tokens", "usage", required=True) or 0
-    idt = _details(d, "input_tokens_details")
-    odt = _details(d, "output_tokens_details")
-    cache_read = _count(idt, "cached_tokens", "usage.input_tokens_details", required=False)
-    cache_write = _count(idt, "cache_write_tokens", "usage.input_tokens_details", required=False)
+    prompt = _count(d, inp, "usage", required=True) or 0
+    completion = _count(d, out, "usage", required=True) or 0
+    pd = _details(d, f"{inp}_details")
+    cd = _details(d, f"{out}_details")
+    cache_read = _count(pd, "cached_tokens", f"usage.{inp}_details", required=False)
+    cache_write = _count(pd, "cache_write_tokens", f"usage.{inp}_details", required=False)
     if cache_write is not None and (cache_read or 0) + cache_write > prompt:
-        cache_write = None
-    reasoning = _count(odt, "reasoning_tokens", "usage.output_tokens_details", required=False)
-    return _checked(
-        prompt,
-        completion,
-        cache_read,
-        cache_write or None,
-        reasoning,
-        ("input_tokens", "output_tokens"),
-    )
+        cache_write = None  # "unadjusted" count; billed as ordinary input by OpenAI anyway
+    reasoning = _count(cd, "reasoning_tokens", f"usage.{out}_details", required=False)
+    return _checked(prompt, completion, cache_read, cache_write or None, reasoning, (inp, out))
 
 
 def anthropic_usage(usage: object) -> TokenUsage:
