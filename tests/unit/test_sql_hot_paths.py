@@ -344,3 +344,46 @@ def test_an_overwrite_replaces_every_column_and_moves_the_rollups(store: Store) 
     same = store._update("ow", lambda old: old, None)  # type: ignore[attr-defined]
     assert same == other and store.get("ow") == other
     rollups_match_trails(store)
+
+
+def test_held_connections_survive_a_server_restart_stay_bounded_and_go_back_on_close(
+    pg_admin: psycopg.Connection, pg_url: str
+) -> None:
+    name = pg_url.rsplit("/", 1)[1]
+    backends = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+    )
+    store = llmtrail.open_store(pg_url)
+    try:
+        errors: list[BaseException] = []
+
+        def worker(k: int) -> None:
+            try:
+                for i in range(30):
+                    mid = f"h{k}-{i}"
+                    store.create_placeholder(mid, "gpt-4o", project_id="p1")
+                    store.update(mid, status="completed", tokens={"prompt": 1, "completion": 1})
+                    assert store.get(mid) is not None
+            except BaseException as e:  # pragma: no cover - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        held = store._fast.held  # type: ignore[attr-defined]
+        assert len(held._idle) <= held.max_idle
+        # Every connection dies (a restart): the next single-statement calls reconnect.
+        pg_admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        store.create_placeholder("after", "gpt-4o", project_id="p1")
+        assert store.update("after", status="failed").status == "failed"
+        assert store.get("h3-7") is not None
+        rollups_match_trails(store)
+    finally:
+        store.close()
+    row = pg_admin.execute(backends, (name,)).fetchone()
+    assert row is not None and row[0] == 0  # nothing left checked out after close()

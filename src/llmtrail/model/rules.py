@@ -59,19 +59,27 @@ def text(
     if not isinstance(v, str):
         errs.add(field, "must be a string")
         return None
-    if _SURROGATE_RE.search(v):
-        errs.add(field, "must not contain lone surrogates")
-        return None
-    if "\x00" in v:
-        errs.add(field, "must not contain NUL characters")
-        return None
-    if not controls and _CONTROL_RE.search(v):
-        errs.add(field, "must not contain control characters")
-        return None
+    # One scan for the usual clean string (ASCII has no surrogates; printable has no controls).
+    clean = (v.isprintable() or (controls and "\x00" not in v)) if v.isascii() else None
+    if not clean:
+        problem = _text_problem(v, controls)
+        if problem:
+            errs.add(field, problem)
+            return None
     if not min_len <= len(v) <= max_len:
         errs.add(field, f"must be {min_len} to {max_len} characters long")
         return None
     return v
+
+
+def _text_problem(v: str, controls: bool) -> str | None:
+    if _SURROGATE_RE.search(v):
+        return "must not contain lone surrogates"
+    if "\x00" in v:
+        return "must not contain NUL characters"
+    if not controls and _CONTROL_RE.search(v):
+        return "must not contain control characters"
+    return None
 
 
 def project_id(errs: Errors, field: str, v: object) -> str | None:
@@ -196,7 +204,7 @@ def reasoning(errs: Errors, field: str, v: object) -> list[str] | None:
         s = text(errs, f"{field}[{i}]", item, max_len=MAX_REASONING_BYTES, min_len=0, controls=True)
         if s is None:
             return None
-        size += len(s.encode("utf-8"))
+        size += len(s) if s.isascii() else len(s.encode("utf-8"))
         out.append(s)
     if size > MAX_REASONING_BYTES:
         errs.add(field, f"must total at most {MAX_REASONING_BYTES} bytes")

@@ -3,9 +3,10 @@
 The SQL store's writes and point reads are a handful of statements run thousands of times a
 second, where SQLAlchemy's per-execution work (statement construction and caching, parameter
 processing, result proxies, the BEGIN/COMMIT round trips of a Core transaction) costs more
-than PostgreSQL itself. On PostgreSQL those paths run here instead, on a connection checked
-out of the *same* SQLAlchemy pool, with the same columns, values and semantics as the Core
-path (the statements and conversions are in ``pg_statements.py``):
+than PostgreSQL itself. On PostgreSQL those paths run here instead, on connections of the
+*same* SQLAlchemy pool, with the same columns, values and semantics as the Core path (the
+statements and conversions are in ``pg_statements.py``). Single statements run on a few
+connections kept checked out in autocommit mode (``pg_held.py``):
 
 - ``get``: one prepared ``SELECT`` in autocommit mode (no BEGIN/ROLLBACK round trips);
 - ``insert`` of one trail: one statement inserts it (``ON CONFLICT (message_id) DO NOTHING``)
@@ -45,6 +46,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from llmtrail.errors import NotFoundError
 from llmtrail.model import AuditTrail, Cost
 from llmtrail.model.rules import plain
+from llmtrail.store.sql.pg_held import HeldConnections, invalidate_pool
 from llmtrail.store.sql.pg_statements import (
     COPY_DIRECT,
     COPY_INCOMING,
@@ -77,6 +79,11 @@ class PgFastPath:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.versions = VersionCache()
+        self.held = HeldConnections(engine)
+
+    def close(self) -> None:
+        """Give the held connections back to the pool (before the engine is disposed)."""
+        self.held.close()
 
     def _checkout(self) -> tuple[PoolProxiedConnection, psycopg.Connection[Any]]:
         try:
@@ -97,7 +104,7 @@ class PgFastPath:
             if autocommit:
                 pg.autocommit = False
         except BaseException as e:
-            _after_error(pooled, pg, autocommit)
+            _after_error(self.engine, pooled, pg, autocommit, e)
             if isinstance(e, psycopg.Error):
                 raise _wrap(e, pg) from e
             raise
@@ -106,20 +113,26 @@ class PgFastPath:
 
     def _one(self, sql: str, params: Sequence[Any]) -> Any:
         """Run one statement on its own (autocommit: it is its own transaction) and return its
-        first row or None. ``_conn`` without the context-manager overhead, for the hot paths."""
-        pooled, pg = self._checkout()
+        first row or None, on a held connection (``pg_held.py``)."""
         try:
-            pg.autocommit = True
-            row = pg.execute(sql, params, prepare=True).fetchone()
-            pg.autocommit = False
-            return row
+            held = self.held.acquire()
+        except psycopg.Error as e:
+            raise exc.DBAPIError.instance(None, None, e, psycopg.Error) from e
+        try:
+            held.cur.execute(sql, params, prepare=True)
+            row = held.cur.fetchone()
         except BaseException as e:
-            _after_error(pooled, pg, True)
+            pg = held.pg
+            broken = _disconnected(e, pg)
+            if broken or pg.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                self.held.discard(held, e, broken=broken)
+            else:
+                self.held.release(held)  # e.g. a constraint violation: the connection is fine
             if isinstance(e, psycopg.Error):
                 raise _wrap(e, pg) from e
             raise
-        finally:
-            pooled.close()
+        self.held.release(held)
+        return row
 
     def get(self, message_id: str) -> AuditTrail | None:
         """The trail with this message id, or None."""
@@ -279,13 +292,19 @@ class PgFastPath:
 
 
 def _after_error(
-    pooled: PoolProxiedConnection, pg: psycopg.Connection[Any], autocommit: bool
+    engine: Engine,
+    pooled: PoolProxiedConnection,
+    pg: psycopg.Connection[Any],
+    autocommit: bool,
+    e: BaseException,
 ) -> None:
     """Leave a connection clean for the pool after an error — or discard it when it is broken
     or still busy (e.g. Ctrl-C in the middle of a query). Never raises: the original error is
     what the caller must see."""
     try:
-        if pg.closed or pg.broken or pg.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
+        if _disconnected(e, pg):
+            invalidate_pool(engine, pooled, e)  # the server went away: so did the others
+        elif pg.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
             pooled.invalidate()
         elif autocommit:
             pg.autocommit = False
@@ -298,8 +317,18 @@ def _after_error(
 def _wrap(e: psycopg.Error, pg: psycopg.Connection[Any]) -> exc.StatementError:
     """The SQLAlchemy exception for a psycopg error (so the store's error mapping applies)."""
     return exc.DBAPIError.instance(
-        None, None, e, psycopg.Error, connection_invalidated=bool(pg.closed or pg.broken)
+        None, None, e, psycopg.Error, connection_invalidated=_disconnected(e, pg)
     )
+
+
+def _disconnected(e: BaseException, pg: psycopg.Connection[Any]) -> bool:
+    """Whether the connection is gone: closed, broken, or the server said it is ending it
+    (SQLSTATE class 08, or 57P01-03 such as ``pg_terminate_backend`` or a shutdown) — psycopg
+    notices the socket closed only at the next use."""
+    if pg.closed or pg.broken:
+        return True
+    state = getattr(e, "sqlstate", None) or ""
+    return state.startswith(("08", "57P"))
 
 
 def _versioned_update(

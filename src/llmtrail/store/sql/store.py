@@ -461,6 +461,8 @@ class SQLStore(Store):
             conn.execute(select(func.count()).select_from(projects).where(projects.c.id == ""))
 
     def close(self) -> None:
+        if self._fast is not None:
+            self._fast.close()
         self.engine.dispose()
 
     def count_trails(self, project_id: str | None = None) -> int:
