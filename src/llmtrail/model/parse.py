@@ -13,6 +13,7 @@ from decimal import Decimal, localcontext
 from typing import Any, Protocol
 
 from llmtrail.errors import ValidationError
+from llmtrail.ids import uuid7
 from llmtrail.model import rules
 from llmtrail.model.rules import Errors
 from llmtrail.model.types import (
@@ -120,8 +121,13 @@ def parse_trail(
     pricer: Pricer | None = None,
     trusted: bool = False,
     status: str = "completed",
+    stamp: bool = False,
 ) -> NewTrail:
-    """Validate one trail; raise ``ValidationError`` naming every bad field."""
+    """Validate one trail; raise ``ValidationError`` naming every bad field.
+
+    With ``stamp``, the server-set ``id``, ``created_at`` and ``updated_at`` that the input
+    does not carry are set too (a new id, ``now``), as a store does when it inserts.
+    """
     errs = Errors()
     raw = _as_fields(errs, data, trusted)
     if project_id is not None:
@@ -161,10 +167,14 @@ def parse_trail(
         _parse_server_fields(errs, raw, out)
     if errs:
         raise ValidationError(errs.items)
-    trail = AuditTrail(**out)
-    if not (trusted and trail.cost_source is not None and trail.cost is not None):
-        trail = finalize_cost(trail, cost_sent=cost is not None, pricer=pricer)
-    return NewTrail(trail, sent)
+    if not (trusted and out.get("cost_source") is not None and out["cost"] is not None):
+        out.update(cost_fields(out["model"], out["tokens"], out["timestamp"], out["cost"], pricer))
+    if stamp:
+        if out.get("id") is None:
+            out["id"] = uuid7()
+        out.setdefault("created_at", now)
+        out.setdefault("updated_at", now)
+    return NewTrail(AuditTrail(**out), sent)
 
 
 def parse_update(fields: Mapping[str, Any]) -> TrailUpdate:
@@ -194,25 +204,37 @@ def apply_update(
 ) -> AuditTrail:
     """The trail after ``update``; cost is re-priced when tokens change and cost was not given."""
     fields = dict(update.fields)
-    trail = dataclasses.replace(existing, updated_at=now, **fields)
+    fields["updated_at"] = now
     if "cost" in fields:
-        return dataclasses.replace(trail, cost_source="provided", price_version=None)
-    if "tokens" in fields and existing.cost_source != "provided":
-        return finalize_cost(dataclasses.replace(trail, cost=None), cost_sent=False, pricer=pricer)
-    return trail
+        fields["cost_source"] = "provided"
+        fields["price_version"] = None
+    elif "tokens" in fields and existing.cost_source != "provided":
+        assert existing.timestamp is not None
+        priced = cost_fields(existing.model, fields["tokens"], existing.timestamp, None, pricer)
+        fields.update(priced)
+    return dataclasses.replace(existing, **fields)
 
 
 def finalize_cost(trail: AuditTrail, *, cost_sent: bool, pricer: Pricer | None) -> AuditTrail:
     """Set ``cost``/``cost_source``: provided if sent, else computed from tokens, else unpriced."""
-    if cost_sent and trail.cost is not None:
-        return dataclasses.replace(trail, cost_source="provided", price_version=None)
     assert trail.timestamp is not None
-    priced = pricer(trail.model, trail.tokens, trail.timestamp) if pricer else None
-    if priced is None:
-        return dataclasses.replace(trail, cost=Cost(), cost_source="unpriced", price_version=None)
+    cost = trail.cost if cost_sent else None
     return dataclasses.replace(
-        trail, cost=priced.cost, cost_source="computed", price_version=priced.version
+        trail, **cost_fields(trail.model, trail.tokens, trail.timestamp, cost, pricer)
     )
+
+
+def cost_fields(
+    model: str, tokens: TokenUsage, at: datetime, cost: Cost | None, pricer: Pricer | None
+) -> dict[str, Any]:
+    """``cost``, ``cost_source`` and ``price_version``: the cost given (provided), else the
+    price of the tokens (computed), else zero (unpriced)."""
+    if cost is not None:
+        return {"cost": cost, "cost_source": "provided", "price_version": None}
+    priced = pricer(model, tokens, at) if pricer else None
+    if priced is None:
+        return {"cost": Cost(), "cost_source": "unpriced", "price_version": None}
+    return {"cost": priced.cost, "cost_source": "computed", "price_version": priced.version}
 
 
 def same_content(existing: AuditTrail, new: NewTrail) -> bool:

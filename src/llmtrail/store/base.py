@@ -109,7 +109,9 @@ class Store(abc.ABC):
         self, trail: TrailInput, project_id: str | None = None, *, trusted: bool = False
     ) -> NewTrail:
         """Validate a trail for this store without writing it."""
-        new = parse_trail(trail, project_id, now=self.clock(), pricer=self.pricer, trusted=trusted)
+        new = parse_trail(
+            trail, project_id, now=self.clock(), pricer=self.pricer, trusted=trusted, stamp=True
+        )
         if self.requires_project and new.trail.project_id is None:
             raise ValidationError("is required by the database backends", field="projectId")
         return new

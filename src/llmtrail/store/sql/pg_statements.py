@@ -240,8 +240,12 @@ def delta_values(d: dict[str, Any]) -> list[Any]:
         d["bucket"],
         d["model"],
         Int8(d["messages"]),
-        *(Int8(d[c]) for c in _SUMS),
-        *(d[c] for c in _MONEY),
+        Int8(d["prompt_tokens"]),
+        Int8(d["completion_tokens"]),
+        Int8(d["total_tokens"]),
+        d["cost_prompt"],
+        d["cost_completion"],
+        d["cost_total"],
     ]
 
 

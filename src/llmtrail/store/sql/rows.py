@@ -93,6 +93,49 @@ def usage_delta(t: AuditTrail, sign: int = 1, messages: int = 1) -> dict[str, An
     }
 
 
+def change_deltas(old: AuditTrail, new: AuditTrail) -> list[dict[str, Any]]:
+    """The rollup increments of replacing ``old`` by ``new``, combined (see ``combine``).
+
+    The usual change (an update) keeps the trail's project, bucket and model: one increment
+    of the differences, computed directly."""
+    assert old.timestamp is not None and new.timestamp is not None
+    if (
+        old.project_id != new.project_id
+        or old.model != new.model
+        or bucket_of(old.timestamp) != bucket_of(new.timestamp)
+    ):
+        return combine([usage_delta(new), usage_delta(old, -1)])
+    a, b = old.tokens, new.tokens
+    ca, cb = old.cost or Cost(), new.cost or Cost()
+    assert a.total is not None and b.total is not None
+    assert ca.total is not None and cb.total is not None
+    with localcontext() as ctx:
+        ctx.prec = 60
+        d = {
+            "project_id": new.project_id,
+            "bucket": bucket_of(new.timestamp),
+            "model": new.model,
+            "messages": 0,
+            "prompt_tokens": b.prompt - a.prompt,
+            "completion_tokens": b.completion - a.completion,
+            "total_tokens": b.total - a.total,
+            "cost_prompt": cb.prompt - ca.prompt,
+            "cost_completion": cb.completion - ca.completion,
+            "cost_total": cb.total - ca.total,
+        }
+    return [d] if any(d[c] != 0 for c in _SUMMED) else []
+
+
+_SUMMED = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost_prompt",
+    "cost_completion",
+    "cost_total",
+)
+
+
 def combine(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Merge increments that hit the same rollup row; drop ones that net to nothing."""
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}

@@ -40,6 +40,7 @@ from llmtrail.store.sql import cleanup as sql_cleanup
 from llmtrail.store.sql import dialects
 from llmtrail.store.sql.pg_fast import PgFastPath
 from llmtrail.store.sql.rows import (
+    change_deltas,
     combine,
     row_to_project,
     row_to_trail,
@@ -153,6 +154,8 @@ class SQLStore(Store):
         conn.execute(self._rollup_upsert, rows)
 
     def _stamp(self, t: AuditTrail, now: datetime) -> AuditTrail:
+        if t.id is not None and t.created_at is not None and t.updated_at is not None:
+            return t  # the usual case: Store.prepare stamped it
         return dataclasses.replace(
             t, id=t.id or uuid7(), created_at=t.created_at or now, updated_at=t.updated_at or now
         )
@@ -302,7 +305,7 @@ class SQLStore(Store):
                     raise NotFoundError(f"no audit trail with messageId {message_id!r}")
                 new = change(old)
                 moved = _rollup_key(old) != _rollup_key(new)
-                return new, combine([usage_delta(new), usage_delta(old, -1)]) if moved else []
+                return new, change_deltas(old, new) if moved else []
 
             return self._fast.update(message_id, compute)
         with self._write() as conn:
