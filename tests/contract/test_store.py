@@ -187,6 +187,17 @@ def test_update_only_status_keeps_the_rest(store: Store) -> None:
     assert updated.reasoning == ["r"] and updated.cost == first.cost
 
 
+def test_update_of_equal_looking_values_of_another_type_is_written(store: Store) -> None:
+    store.store(trail(metadata={"flag": 1, "n": 2}), project_id="p1")
+    updated = store.update("m-1", metadata={"flag": True, "n": 2.5})
+    got = store.get("m-1")
+    assert got is not None and got.metadata == updated.metadata
+    assert got.metadata is not None and got.metadata["flag"] is True and got.metadata["n"] == 2.5
+    again = store.update("m-1", metadata={"flag": 1, "n": 2.5}, status="failed")
+    got = store.get("m-1")
+    assert got == again and got is not None and type(got.metadata["flag"]) is int  # type: ignore[index]
+
+
 def test_update_missing_raises_not_found(store: Store) -> None:
     with pytest.raises(NotFoundError):
         store.update("nope", status="completed")

@@ -54,19 +54,20 @@ from llmtrail.store.sql.pg_statements import (
     CREATE_INCOMING,
     INCOMING_FLAG,
     INSERT_FROM_INCOMING,
+    INSERT_ONE,
     INSERT_PROJECTS,
     INSERT_VALUES,
-    JSON_COLS,
-    JSON_INDEX,
     ROLLUP_ARRAYS,
     SELECT_MANY,
     SELECT_ONE,
     SELECT_VERSIONED,
-    UPDATES,
+    changed_values,
     copy_values,
     delta_values,
+    insert_one_values,
     rollup_arrays,
     trail_values,
+    update_sql,
     values_to_trail,
 )
 
@@ -153,7 +154,7 @@ class PgFastPath:
         """
         if len(trails) == 1 and not new_projects:  # the common case: one statement
             t = trails[0]
-            got = self._one(INSERT_VALUES, trail_values(t))
+            got = self._one(INSERT_ONE, insert_one_values(t))
             if got is not None:
                 self.versions.put(t, got[1])
                 return {t.message_id}, {}
@@ -334,16 +335,13 @@ def _disconnected(e: BaseException, pg: psycopg.Connection[Any]) -> bool:
 def _versioned_update(
     old: AuditTrail, version: str, new: AuditTrail, deltas: list[dict[str, Any]]
 ) -> tuple[str, list[Any]]:
-    """The compare-and-set UPDATE of ``old`` (at ``version``) to ``new``, with rollup deltas."""
-    row = trail_values(new)
-    values = [row[0], *row[2:]]  # every column but message_id (COLUMNS[1])
-    unchanged = tuple(c for c in JSON_COLS if getattr(new, c) == getattr(old, c))
-    for c in unchanged:
-        del values[JSON_INDEX[c]]
+    """The compare-and-set UPDATE of ``old`` (at ``version``) to ``new``, with rollup deltas:
+    only the columns that changed are written (no re-encoded JSON, no new TOAST)."""
+    changed, values = changed_values(old, new)
     values += [old.id, version, old.updated_at]
     for d in deltas:
         values += delta_values(d)
-    return UPDATES[(unchanged, len(deltas))], values
+    return update_sql(changed, len(deltas)), values
 
 
 class VersionCache:

@@ -10,6 +10,7 @@ execution reuses one prepared statement. ``usage_rollups`` buckets are 15-minute
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import localcontext
@@ -20,7 +21,7 @@ from psycopg.types.numeric import Int8
 
 from llmtrail.model import AuditTrail, Cost, TokenUsage
 from llmtrail.model.rules import plain
-from llmtrail.store.sql.rows import bucket_of
+from llmtrail.store.sql.rows import bucket_of, same_value, usage_delta
 from llmtrail.store.sql.schema import audit_trails
 
 COLUMNS: tuple[str, ...] = tuple(audit_trails.c.keys())
@@ -55,6 +56,21 @@ SELECT message_id, version FROM ins"""
 
 
 INSERT_VALUES = _insert_sql(f"VALUES ({', '.join(['%s'] * len(COLUMNS))})")
+_ROLLUP_ROW = "(" + ", ".join(["%s"] * 10) + ")"
+# One trail: its rollup increment comes as parameters (``insert_one_values``), which spares
+# the server an aggregate over the CTE on the hottest write.
+INSERT_ONE = f"""
+WITH ins AS (
+    INSERT INTO audit_trails ({_COLS}) VALUES ({", ".join(["%s"] * len(COLUMNS))})
+    ON CONFLICT (message_id) DO NOTHING
+    RETURNING message_id, xmin::text AS version
+), rollup AS (
+    INSERT INTO usage_rollups ({_ROLLUP_COLS})
+    SELECT * FROM (VALUES {_ROLLUP_ROW}) AS d ({_ROLLUP_COLS})
+    WHERE EXISTS (SELECT 1 FROM ins)
+    {_ROLLUP_ON_CONFLICT}
+)
+SELECT message_id, version FROM ins"""
 INSERT_FROM_INCOMING = _insert_sql(f"SELECT {_COLS} FROM {_INCOMING}")
 CREATE_INCOMING = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} "
@@ -83,41 +99,62 @@ INSERT_PROJECTS = (
     "INSERT INTO projects (id, name, retention_days, created_at) "
     "SELECT p, p, NULL, %s FROM unnest(%s::text[]) AS p ON CONFLICT DO NOTHING"
 )
-_SET_COLS = tuple(c for c in COLUMNS if c != "message_id")  # id too: copy may replace it
+_SET_INDEXES = tuple(i for i, c in enumerate(COLUMNS) if c != "message_id")  # id too: copy
+_UPDATED_AT = COLUMNS.index("updated_at")
 
 
-def _update_sql(unchanged: tuple[str, ...], deltas: int) -> str:
-    cols = [c for c in _SET_COLS if c not in unchanged]
-    sets = ", ".join(f'"{c}" = %s' for c in cols)
+@functools.lru_cache(maxsize=256)
+def update_sql(changed: tuple[int, ...], deltas: int) -> str:
+    """The compare-and-set UPDATE of the ``changed`` columns (indexes into ``COLUMNS``), with
+    ``deltas`` rollup increments applied in the same statement if (and only if) it wrote."""
+    sets = ", ".join(f'"{COLUMNS[i]}" = %s' for i in changed)
     update = (
         f"UPDATE audit_trails SET {sets} "
         "WHERE id = %s AND xmin::text = %s AND updated_at = %s RETURNING xmin::text AS version"
     )
     if not deltas:
         return update
-    row = "(" + ", ".join(["%s"] * (4 + len(_SUMS) + len(_MONEY))) + ")"
     return f"""
 WITH upd AS ({update}), rollup AS (
     INSERT INTO usage_rollups ({_ROLLUP_COLS})
-    SELECT * FROM (VALUES {", ".join([row] * deltas)}) AS d ({_ROLLUP_COLS})
+    SELECT * FROM (VALUES {", ".join([_ROLLUP_ROW] * deltas)}) AS d ({_ROLLUP_COLS})
     WHERE EXISTS (SELECT 1 FROM upd)
     {_ROLLUP_ON_CONFLICT}
 )
 SELECT version FROM upd"""
 
 
-# JSON columns that did not change are left out of the UPDATE (no re-encoding, no new TOAST).
-JSON_COLS = ("metadata", "reasoning")  # in reverse column order, to delete values by index
-JSON_INDEX = {c: _SET_COLS.index(c) for c in JSON_COLS}
-_UNCHANGED: tuple[tuple[str, ...], ...] = (
-    (),
-    ("metadata",),
-    ("reasoning",),
-    ("metadata", "reasoning"),
-)
-UPDATES: dict[tuple[tuple[str, ...], int], str] = {
-    (u, d): _update_sql(u, d) for u in _UNCHANGED for d in (0, 1, 2)
-}
+def changed_values(old: AuditTrail, new: AuditTrail) -> tuple[tuple[int, ...], list[Any]]:
+    """The columns an update from ``old`` to ``new`` must write (``updated_at`` always; JSON
+    compared strictly, so ``1`` → ``true`` is a change) and their typed values."""
+    o, n = _raw_values(old), _raw_values(new)
+    changed = tuple(i for i in _SET_INDEXES if i == _UPDATED_AT or not same_value(o[i], n[i]))
+    return changed, [_typed(i, n[i]) for i in changed]
+
+
+_JSON_AT = (COLUMNS.index("reasoning"), COLUMNS.index("metadata"))
+_INT_AT = tuple(range(COLUMNS.index("context_layers"), COLUMNS.index("reasoning_tokens") + 1))
+
+
+def _typed(i: int, v: Any) -> Any:
+    if i in _JSON_AT:
+        return Jsonb(v)
+    if i in _INT_AT:
+        return _int(v)
+    return v
+
+
+def _raw_values(t: AuditTrail) -> tuple[Any, ...]:
+    """A trail's column values in ``COLUMNS`` order, untyped (see ``trail_values``)."""
+    tk = t.tokens
+    cost = t.cost or Cost()
+    return (
+        *(t.id, t.message_id, t.project_id, t.timestamp, t.model, t.reasoning),
+        *(t.context_layers, tk.prompt, tk.completion, tk.total),
+        *(tk.cache_read, tk.cache_write, tk.reasoning),
+        *(cost.prompt, cost.completion, cost.total, t.cost_source, t.price_version),
+        *(t.status, t.metadata, t.created_at, t.updated_at),
+    )
 
 
 # -- values ---------------------------------------------------------------------------------------
@@ -191,6 +228,11 @@ def copy_values(t: AuditTrail) -> tuple[Any, ...]:
         t.created_at,
         t.updated_at,
     )
+
+
+def insert_one_values(t: AuditTrail) -> tuple[Any, ...]:
+    """The parameters of ``INSERT_ONE``: the trail's columns, then its rollup increment."""
+    return (*trail_values(t), *delta_values(usage_delta(t)))
 
 
 def _utc(d: datetime) -> datetime:

@@ -70,6 +70,14 @@ def row_to_project(r: Any) -> Project:
     return Project(r["id"], r["name"], r["retention_days"], r["created_at"])
 
 
+def same_value(a: Any, b: Any) -> bool:
+    """Equal and of the same type, JSON objects value by value (``1 == True == 1.0`` in
+    Python, but they are different JSON): whether a column needs no write."""
+    if type(a) is not type(b) or a != b:
+        return False
+    return not isinstance(a, dict) or all(type(v) is type(b[k]) for k, v in a.items())
+
+
 def bucket_of(ts: datetime) -> datetime:
     """The start of the 15-minute UTC bucket holding ``ts``."""
     return ts.replace(minute=ts.minute - ts.minute % 15, second=0, microsecond=0)

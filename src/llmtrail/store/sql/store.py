@@ -44,6 +44,7 @@ from llmtrail.store.sql.rows import (
     combine,
     row_to_project,
     row_to_trail,
+    same_value,
     trail_to_row,
     usage_delta,
 )
@@ -317,7 +318,7 @@ class SQLStore(Store):
                 raise NotFoundError(f"no audit trail with messageId {message_id!r}")
             old = row_to_trail(row)
             new = change(old)
-            values = {k: v for k, v in trail_to_row(new).items() if row[k] != v}
+            values = {k: v for k, v in trail_to_row(new).items() if not same_value(row[k], v)}
             if values:
                 conn.execute(
                     update(audit_trails).where(audit_trails.c.id == old.id).values(**values)
