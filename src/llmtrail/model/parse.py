@@ -253,18 +253,12 @@ def parse_tokens(errs: Errors, v: object) -> TokenUsage | None:
         return None
     raw = rules.mapping_keys(errs, "tokens", v, _TOKEN_KEYS)
     out: dict[str, int | None] = {}
-    for name in ("prompt", "completion", "total", "cache_read", "cache_write", "reasoning"):
+    for name, field, default, hi in _TOKEN_FIELDS:
         value = raw.get(name)
         if value is None:
-            out[name] = 0 if name in ("prompt", "completion") else None
+            out[name] = default
             continue
-        out[name] = rules.integer(
-            errs,
-            f"tokens.{_camel(name)}",
-            value,
-            lo=0,
-            hi=rules.MAX_TOKENS * (2 if name == "total" else 1),
-        )
+        out[name] = rules.integer(errs, field, value, lo=0, hi=hi)
         if out[name] is None:
             return None
     prompt, completion = out["prompt"] or 0, out["completion"] or 0
@@ -288,9 +282,9 @@ def parse_cost(errs: Errors, v: object) -> Cost | None:
         return None
     raw = rules.mapping_keys(errs, "cost", v, _COST_KEYS)
     out: dict[str, Decimal | None] = {}
-    for name in ("prompt", "completion", "total"):
+    for name, field in _COST_FIELDS:
         value = raw.get(name)
-        out[name] = None if value is None else rules.money(errs, f"cost.{name}", value)
+        out[name] = None if value is None else rules.money(errs, field, value)
         if value is not None and out[name] is None:
             return None
     prompt, completion = out["prompt"] or Decimal(0), out["completion"] or Decimal(0)
@@ -342,3 +336,17 @@ def _parse_server_fields(errs: Errors, raw: Mapping[str, Any], out: dict[str, An
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
+
+
+_TOKEN_FIELDS = tuple(
+    (name, f"tokens.{_camel(name)}", 0 if name in ("prompt", "completion") else None, hi)
+    for name, hi in (
+        ("prompt", rules.MAX_TOKENS),
+        ("completion", rules.MAX_TOKENS),
+        ("total", 2 * rules.MAX_TOKENS),
+        ("cache_read", rules.MAX_TOKENS),
+        ("cache_write", rules.MAX_TOKENS),
+        ("reasoning", rules.MAX_TOKENS),
+    )
+)
+_COST_FIELDS = tuple((name, f"cost.{name}") for name in ("prompt", "completion", "total"))

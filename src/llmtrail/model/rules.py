@@ -150,6 +150,9 @@ def money(errs: Errors, field: str, v: object) -> Decimal | None:
 
 def plain(d: Decimal) -> Decimal:
     """The same value without trailing zeros or exponent noise (0.10 -> 0.1, 1E+2 -> 100)."""
+    sign, digits, exp = d.as_tuple()
+    if (exp == 0 and not sign) or (isinstance(exp, int) and exp < 0 and digits[-1] != 0):
+        return d  # already plain (the usual case)
     if d == 0:
         return Decimal(0)
     s = format(d, "f")

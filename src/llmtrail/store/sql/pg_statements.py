@@ -128,7 +128,11 @@ def changed_values(old: AuditTrail, new: AuditTrail) -> tuple[tuple[int, ...], l
     """The columns an update from ``old`` to ``new`` must write (``updated_at`` always; JSON
     compared strictly, so ``1`` → ``true`` is a change) and their typed values."""
     o, n = _raw_values(old), _raw_values(new)
-    changed = tuple(i for i in _SET_INDEXES if i == _UPDATED_AT or not same_value(o[i], n[i]))
+    changed = tuple(
+        i
+        for i in _SET_INDEXES
+        if i == _UPDATED_AT or (o[i] is not n[i] and not same_value(o[i], n[i]))
+    )
     return changed, [_typed(i, n[i]) for i in changed]
 
 
