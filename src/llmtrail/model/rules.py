@@ -204,6 +204,10 @@ def reasoning(errs: Errors, field: str, v: object) -> list[str] | None:
     out: list[str] = []
     size = 0
     for i, item in enumerate(v):
+        if type(item) is str and item.isascii() and "\x00" not in item:
+            size += len(item)  # the usual item, checked without building its field name
+            out.append(item)
+            continue
         s = text(errs, f"{field}[{i}]", item, max_len=MAX_REASONING_BYTES, min_len=0, controls=True)
         if s is None:
             return None
@@ -226,6 +230,9 @@ def metadata(errs: Errors, field: str, v: object) -> dict[str, str | int | float
         return None
     out: dict[str, str | int | float | bool] = {}
     for key, value in v.items():
+        if _plain_entry(key, value):
+            out[key] = value
+            continue
         k = text(errs, f"{field}.<key>", key, max_len=MAX_METADATA_KEY)
         if k is None:
             return None
@@ -253,6 +260,24 @@ def metadata(errs: Errors, field: str, v: object) -> dict[str, str | int | float
     return out
 
 
+def _plain_entry(key: object, value: object) -> bool:
+    """The usual metadata entry (ASCII key, boolean/integer/ASCII string value), valid as is."""
+    if not (type(key) is str and key.isascii() and key.isprintable()):
+        return False
+    if not 0 < len(key) <= MAX_METADATA_KEY:
+        return False
+    if type(value) is bool:
+        return True
+    if type(value) is int:
+        return -MAX_METADATA_INT <= value <= MAX_METADATA_INT
+    return (
+        type(value) is str
+        and value.isascii()
+        and "\x00" not in value
+        and len(value) <= MAX_METADATA_STRING
+    )
+
+
 def _metadata_number(errs: Errors, path: str, value: float | Decimal) -> int | float | None:
     if isinstance(value, Decimal):
         if not value.is_finite():
@@ -278,6 +303,13 @@ def mapping_keys(
     errs: Errors, field: str, v: Mapping[str, Any], allowed: Mapping[str, str]
 ) -> dict[str, Any]:
     """Rename wire keys to Python names; unknown keys are errors."""
+    try:
+        renamed = {allowed[key]: value for key, value in v.items()}
+    except (KeyError, TypeError):
+        pass
+    else:
+        if len(renamed) == len(v):
+            return renamed  # every key known, none given twice (the usual case)
     out: dict[str, Any] = {}
     for key, value in v.items():
         name = allowed.get(key) if isinstance(key, str) else None
