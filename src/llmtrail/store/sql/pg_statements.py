@@ -76,9 +76,11 @@ CREATE_INCOMING = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} "
     "(LIKE audit_trails INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
-COPY_INCOMING = f"COPY {_INCOMING} ({_COLS}) FROM STDIN (FORMAT BINARY)"
-COPY_DIRECT = f"COPY audit_trails ({_COLS}) FROM STDIN (FORMAT BINARY)"
-# Binary COPY (nothing for the server to parse but JSON) needs each column's exact type.
+# Text COPY: PostgreSQL ingests it while the rows are still being validated and sent (with
+# FORMAT BINARY it did not start before the end of the data here: no overlap, ~25 ms more per
+# 1,000 rows). The types pick psycopg's dumpers, the same for every row.
+COPY_INCOMING = f"COPY {_INCOMING} ({_COLS}) FROM STDIN"
+COPY_DIRECT = f"COPY audit_trails ({_COLS}) FROM STDIN"
 COPY_TYPES = (
     *("text", "text", "text", "timestamptz", "text", "jsonb", "int4"),
     *("int8", "int8", "int8", "int8", "int8", "int8"),
