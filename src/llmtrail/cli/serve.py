@@ -42,6 +42,7 @@ def serve(
     from llmtrail.errors import ValidationError
     from llmtrail.retention.schedule import parse_schedule
     from llmtrail.server.app import create_app
+    from llmtrail.server.protocol import NoDelayHTTPProtocol
 
     s = settings()
     try:
@@ -77,6 +78,7 @@ def serve(
             "access_log": False,
             "proxy_headers": False,
             "server_header": False,
+            "http": NoDelayHTTPProtocol,
         }
         if workers == 1:
             application = create_app(store, s)
