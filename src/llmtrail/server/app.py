@@ -18,6 +18,7 @@ from llmtrail.config import Settings, load_settings
 from llmtrail.metrics import BACKEND_INFO
 from llmtrail.server import problems
 from llmtrail.server.body import WireJSONResponse, set_store_threads
+from llmtrail.server.fast_reads import FastTrailReads
 from llmtrail.server.group_commit import GroupCommit
 from llmtrail.server.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
 from llmtrail.server.routes import include_all
@@ -110,6 +111,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     problems.install(app)
     include_all(app)
+    app.add_middleware(FastTrailReads, fastapi=app)  # innermost: inside metrics and limits
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)
     return app

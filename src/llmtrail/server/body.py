@@ -124,6 +124,11 @@ def _limiter() -> anyio.CapacityLimiter:
     return limiter
 
 
+async def in_store_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking store call in a worker thread (see ``call``), without error accounting."""
+    return await anyio.to_thread.run_sync(fn, *args, limiter=_limiter())
+
+
 async def call(store: Store, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a blocking store call in a worker thread (at most ``store_threads`` at once, so
     threads do not fight over the GIL and the connection pool); count the failures that are

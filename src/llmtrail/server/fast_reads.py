@@ -1,0 +1,100 @@
+"""The API's hottest read served without FastAPI's routing and dependency solving.
+
+``GET /api/projects/{projectId}/audit-trails/{messageId}`` is what an app calls most. Through
+FastAPI, matching ~20 routes and solving its dependencies cost more CPU than the database
+read itself. ``FastTrailReads`` answers it directly when everything about the request is
+ordinary: a bearer key that is the admin key or a project key already in the key cache for
+that project, a valid messageId, a trail of that project. Its answer is the route's answer
+(the same ``WireJSONResponse`` of ``trail_to_wire``), and the request is counted and logged by
+the metrics middleware under the same route template.
+
+Every other case — no or unknown key, another project's key, a bad id, a missing trail, an
+unavailable database, any exception — is handed, untouched, to the app, whose route, problem
+responses and error mapping stay the only authority on anything but a plain 200.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from llmtrail.config import Settings
+from llmtrail.keys import hash_secret, same_key
+from llmtrail.model import AuditTrail, rules, trail_to_wire
+from llmtrail.server.auth import KeyCache
+from llmtrail.server.body import WireJSONResponse, in_store_thread
+
+_PATH = re.compile(r"/api/projects/([A-Za-z0-9_-]{1,64})/audit-trails/([^/]+)")
+_NOT_IDS = frozenset({"export"})  # other routes under /audit-trails/ (they come first)
+
+
+class FastTrailReads:
+    """ASGI middleware: the ordinary ``GET`` of one trail, or the app for anything else."""
+
+    def __init__(self, app: ASGIApp, fastapi: FastAPI) -> None:
+        self.app = app
+        self.fastapi = fastapi
+        self.route: Any = None  # the route's object, learnt from the first request it serves
+        self.served = 0  # requests answered here (the rest went to the app)
+        fastapi.state.fast_reads = self
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
+            m = _PATH.fullmatch(scope["path"])
+            if m is not None:
+                trail = await self._ordinary_read(scope, m[1], m[2])
+                if trail is not None:
+                    scope["route"] = self.route
+                    self.served += 1
+                    response = WireJSONResponse(trail_to_wire(trail))
+                    await response(scope, receive, send)
+                    return
+                await self.app(scope, receive, send)
+                route = scope.get("route")
+                if self.route is None and getattr(route, "path", "").endswith("/{messageId}"):
+                    self.route = route
+                return
+        await self.app(scope, receive, send)
+
+    async def _ordinary_read(
+        self, scope: Scope, project_id: str, message_id: str
+    ) -> AuditTrail | None:
+        """The trail, when this is an ordinary successful read; else None (the app answers)."""
+        state = self.fastapi.state
+        store = state.store
+        cache: KeyCache | None = getattr(state, "key_cache", None)
+        if self.route is None or store is None or message_id in _NOT_IDS:
+            return None
+        secret = _bearer(scope)
+        if secret is None or not self._allowed(secret, project_id, state.settings, cache):
+            return None
+        errs = rules.Errors()
+        if rules.text(errs, "messageId", message_id, max_len=rules.MAX_MESSAGE_ID) is None:
+            return None
+        try:
+            trail: AuditTrail | None = await in_store_thread(store.get, message_id)
+        except Exception:
+            return None  # the app answers (and maps the error) the usual way
+        if trail is None or trail.project_id != project_id:
+            return None
+        return trail
+
+    @staticmethod
+    def _allowed(secret: str, project_id: str, settings: Settings, cache: KeyCache | None) -> bool:
+        if settings.admin_key is not None and same_key(secret, settings.admin_key):
+            return True
+        key = cache.get(hash_secret(secret)) if cache is not None else None
+        return key is not None and key.project_id == project_id
+
+
+def _bearer(scope: Scope) -> str | None:
+    """The bearer key of the request, parsed as FastAPI's ``HTTPBearer`` does, or None."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, param = value.decode("latin-1").partition(" ")
+            secret = param.strip()
+            return secret if scheme.lower() == "bearer" and secret else None
+    return None
