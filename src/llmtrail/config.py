@@ -24,10 +24,10 @@ class Settings(BaseSettings):
     retention_days: int = Field(7, ge=0, le=36_500)
     cleanup_cron: str = "0 2 * * *"
     cleanup_tz: str = "UTC"
-    cleanup_batch_size: int = Field(500, ge=1, le=1_000_000)
+    cleanup_batch_size: int = Field(200, ge=1, le=1_000_000)
     # PostgreSQL: after each cleanup batch, pause this many times the batch's duration, so
     # concurrent inserts keep their latency (0 = purge flat out, e.g. in a maintenance window).
-    cleanup_pause_ratio: float = Field(3.0, ge=0, le=100)
+    cleanup_pause_ratio: float = Field(6.0, ge=0, le=100)
     auto_migrate: bool = True
     admin_key: str | None = None
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)

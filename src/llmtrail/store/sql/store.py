@@ -98,8 +98,8 @@ class SQLStore(Store):
         engine: Engine,
         *,
         rollup_retention_days: int = 400,
-        cleanup_batch_size: int = 500,
-        cleanup_pause_ratio: float = 3.0,
+        cleanup_batch_size: int = 200,
+        cleanup_pause_ratio: float = 6.0,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
