@@ -131,10 +131,12 @@ def change_deltas(old: AuditTrail, new: AuditTrail) -> list[dict[str, Any]]:
             "cost_completion": cb.completion - ca.completion,
             "cost_total": cb.total - ca.total,
         }
-    return [d] if any(d[c] != 0 for c in _SUMMED) else []
+    return [d] if any(d[c] != 0 for c in _COUNTED) else []
 
 
-_SUMMED = (
+# The columns of a rollup increment that add up (the others are its key).
+_COUNTED = (
+    "messages",
     "prompt_tokens",
     "completion_tokens",
     "total_tokens",
@@ -150,22 +152,7 @@ def combine(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
     with localcontext() as ctx:
         ctx.prec = 60
         _merge(merged, deltas)
-    return [
-        m
-        for m in merged.values()
-        if any(
-            m[c] != 0
-            for c in (
-                "messages",
-                "total_tokens",
-                "prompt_tokens",
-                "completion_tokens",
-                "cost_total",
-                "cost_prompt",
-                "cost_completion",
-            )
-        )
-    ]
+    return [m for m in merged.values() if any(m[c] != 0 for c in _COUNTED)]
 
 
 def _merge(merged: dict[tuple[Any, ...], dict[str, Any]], deltas: list[dict[str, Any]]) -> None:
@@ -175,13 +162,5 @@ def _merge(merged: dict[tuple[Any, ...], dict[str, Any]], deltas: list[dict[str,
             merged[key] = dict(d)
             continue
         m = merged[key]
-        for col in (
-            "messages",
-            "prompt_tokens",
-            "completion_tokens",
-            "total_tokens",
-            "cost_prompt",
-            "cost_completion",
-            "cost_total",
-        ):
+        for col in _COUNTED:
             m[col] = m[col] + d[col]
