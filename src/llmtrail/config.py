@@ -31,9 +31,18 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     admin_key: str | None = None
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    #: the request line plus headers of one request, in bytes (over it: 431)
+    max_header_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    #: header fields of one request (over it: 431)
+    max_headers: int = Field(100, ge=8, le=10_000)
+    #: seconds a request head may take to arrive (then 408 and the connection closes)
+    header_timeout_seconds: float = Field(10.0, ge=0, le=3600)
     #: how long the server trusts a looked-up project key (revocations through the API
-    #: apply at once; through the CLI or another replica within this many seconds; 0 = off)
-    auth_cache_seconds: float = Field(5.0, ge=0, le=300)
+    #: apply at once in every worker; through the CLI or another replica within this many
+    #: seconds; 0 = off)
+    auth_cache_seconds: float = Field(1.0, ge=0, le=300)
+    #: internal: the change counter ``serve --workers N`` shares with its workers
+    auth_epoch_file: Path | None = None
     #: batch concurrent POSTs of trails into one transaction (each answered after its commit)
     group_commit: bool = True
     #: store calls the server runs at once (worker threads); keep near the connection pool

@@ -12,9 +12,10 @@ import socket
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Base
 from uvicorn.server import ServerState
 
-from llmtrail.server.protocol import NoDelayHTTPProtocol, _Base
+from llmtrail.server.protocol import NoDelayHTTPProtocol
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:

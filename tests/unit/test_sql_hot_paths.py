@@ -218,15 +218,31 @@ def test_rollup_buckets_equal_pythons_at_the_edges(store: Store) -> None:
 
 
 def test_the_version_cache_is_bounded_and_skips_large_reasoning() -> None:
-    cache = VersionCache(max_entries=3, max_reasoning=10)
+    cache = VersionCache(max_entries=3, max_entry_bytes=1_100)
     small = AuditTrail(message_id="a", model="m", reasoning=["short"])
     for i in range(5):
         cache.put(AuditTrail(message_id=f"m{i}", model="m"), str(i))
     assert [cache.get(f"m{i}") is not None for i in range(5)] == [False, False, True, True, True]
     cache.put(small, "1")
     assert cache.get("a") is not None
-    cache.put(AuditTrail(message_id="a", model="m", reasoning=["x" * 11]), "2")
+    cache.put(AuditTrail(message_id="a", model="m", reasoning=["x" * 200]), "2")
     assert cache.get("a") is None
+
+
+def test_the_version_cache_is_bounded_by_bytes_whatever_the_field() -> None:
+    """Metadata counts as much as reasoning (64 entries of 4 KiB kept 4,096 trails = 1 GB)."""
+    cache = VersionCache(max_entries=4_096, max_bytes=100_000, max_entry_bytes=50_000)
+    meta = {f"k{i}": "v" * 600 for i in range(64)}  # ~46 KB: under the entry limit
+    for i in range(100):
+        cache.put(AuditTrail(message_id=f"m{i}", model="m", metadata=meta), str(i))
+    assert cache.bytes <= 100_000
+    assert sum(cache.get(f"m{i}") is not None for i in range(100)) == 2
+    huge = {f"k{i}": "v" * 4_096 for i in range(64)}
+    cache.put(AuditTrail(message_id="big", model="m", metadata=huge), "1")
+    assert cache.get("big") is None
+    for i in range(100):
+        cache.discard(f"m{i}")
+    assert cache.bytes == 0
 
 
 def test_pg_reads_equal_the_core_path(pg_url: str) -> None:

@@ -25,7 +25,7 @@ err_console = Console(stderr=True)
 
 def settings() -> Settings:
     s = load_settings()
-    configure_logging(s.log_level, s.log_format)
+    configure_logging(s.log_level, s.log_format, secrets=[s.admin_key])
     return s
 
 

@@ -42,7 +42,7 @@ def serve(
     from llmtrail.errors import ValidationError
     from llmtrail.retention.schedule import parse_schedule
     from llmtrail.server.app import create_app
-    from llmtrail.server.protocol import NoDelayHTTPProtocol
+    from llmtrail.server.protocol import GuardedHTTPProtocol
 
     s = settings()
     try:
@@ -60,6 +60,9 @@ def serve(
             "no AUDIT_TRAIL_ADMIN_KEY set; generated an admin key for this run (loopback only):"
         )
         typer.echo(f"admin key: {s.admin_key}")
+    from llmtrail.logs import add_secret
+
+    add_secret(s.admin_key)
     store = open_store(url, settings=s)
     try:
         shown = "localhost" if host in ("0.0.0.0", "::") else host
@@ -78,9 +81,10 @@ def serve(
             "access_log": False,
             "proxy_headers": False,
             "server_header": False,
-            "http": NoDelayHTTPProtocol,
+            "http": GuardedHTTPProtocol,
         }
         if workers == 1:
+            GuardedHTTPProtocol.configure(s)
             application = create_app(store, s)
             # Objects alive now live as long as the process: keep them out of the collector's
             # way, so full collections stay short and do not show up as latency spikes.
@@ -95,8 +99,18 @@ def serve(
         if url is not None:
             os.environ["DATABASE_URL"] = url
         store.close()
-        uvicorn.run(
-            "llmtrail.server.app:app_from_environment", factory=True, workers=workers, **options
-        )
+        from llmtrail.server.epoch import create_epoch_file
+
+        epoch = create_epoch_file()  # revocations apply at once in every worker
+        os.environ["AUDIT_TRAIL_AUTH_EPOCH_FILE"] = str(epoch)
+        try:
+            uvicorn.run(
+                "llmtrail.server.app:app_from_environment",
+                factory=True,
+                workers=workers,
+                **options,
+            )
+        finally:
+            epoch.unlink(missing_ok=True)
     finally:
         store.close()

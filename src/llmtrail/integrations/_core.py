@@ -18,6 +18,7 @@ import logging
 from collections.abc import (
     AsyncIterator,
     Callable,
+    Generator,
     Iterator,
     Mapping,
 )
@@ -255,6 +256,15 @@ def describe(error: BaseException) -> str:
     return text[:MAX_ERROR_TEXT]
 
 
+#: One write of a call's trail: (sink method, positional args, keyword args).
+Write = tuple[str, tuple[Any, ...], dict[str, Any]]
+#: A call's steps as a sans-I/O flow (httpx's ``auth_flow`` shape): it yields each write and is
+#: sent whether the sink took it (True) or failed (False); a ``ValidationError`` of the sink is
+#: thrown into it. Its return value is the status the trail got. The sync and async drivers
+#: only perform the I/O, so both always record the same thing.
+Flow = Generator[Write, bool, str | None]
+
+
 class Call:
     """One recorded LLM call: ``start`` → ``complete`` or ``fail`` (sync or ``a``-prefixed)."""
 
@@ -276,15 +286,51 @@ class Call:
         self.metadata = metadata
         self.started = False
         self.finished = False
+        #: the status the trail got when the call ended (``completed``/``failed``), else None
+        self.status: str | None = None
 
-    # -- the steps, as (method name, args, kwargs) so sync and async share them -------------
+    # -- the flows (no I/O) ------------------------------------------------------------------
 
-    def _start_args(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    def _start_flow(self) -> Flow:
         extra: dict[str, Any] = {}
         if self.metadata:
             extra["metadata"] = _capped_metadata(self.metadata)
         args = (self.message_id, self.model, self.context_layers, self.project_id)
-        return "create_placeholder", args, extra
+        try:
+            self.started = yield "create_placeholder", args, extra
+        except ValidationError as e:
+            log.warning("llmtrail: placeholder for %s rejected: %s", self.message_id, e)
+        return "pending" if self.started else None
+
+    def _end_flow(
+        self,
+        outcome: Outcome | None,
+        reason: str | None = None,
+        metadata: Mapping[str, MetadataValue] | None = None,
+    ) -> Flow:
+        """Complete with ``outcome``, or fail with ``reason`` (also when the outcome holds an
+        error or bad usage, or the sink rejects the usage); once per call."""
+        if self.finished:
+            return self.status
+        self.finished = True
+        extra: Mapping[str, MetadataValue] = metadata or {}
+        if outcome is not None:
+            extra = outcome.metadata
+            if outcome.error is not None or outcome.usage_error is not None:
+                reason = _failure(outcome)
+        if reason is None and outcome is not None:
+            try:
+                yield self._write(self._complete_args(outcome))
+                self.status = "completed"
+                return self.status
+            except ValidationError as e:
+                reason = f"invalid usage from upstream: {e}"
+        try:
+            yield self._write(self._fail_args(reason or "failed", extra))
+        except ValidationError as e:
+            log.warning("llmtrail: could not mark %s failed: %s", self.message_id, e)
+        self.status = "failed"
+        return self.status
 
     def _complete_args(self, outcome: Outcome) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -301,17 +347,7 @@ class Call:
         meta = {**extra, **self.metadata, "error": reason[:MAX_ERROR_TEXT]}
         return {"status": "failed", "metadata": _capped_metadata(meta)}
 
-    # -- sync ------------------------------------------------------------------------------------
-
-    def _record(self, fields: dict[str, Any]) -> None:
-        name, args, kw = self._write(fields)
-        self._run(name, *args, **kw)
-
-    async def _arecord(self, fields: dict[str, Any]) -> None:
-        name, args, kw = self._write(fields)
-        await self._arun(name, *args, **kw)
-
-    def _write(self, fields: dict[str, Any]) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    def _write(self, fields: dict[str, Any]) -> Write:
         """How to record the end: update our placeholder, or — if it could not be written
         (store down, or the messageId taken by another trail) — insert the whole trail, which
         a taken messageId turns into a logged conflict instead of overwriting someone else's."""
@@ -325,7 +361,23 @@ class Call:
         }
         return "store", (trail, self.project_id), {}
 
-    def _run(self, name: str, *args: Any, **kwargs: Any) -> bool:
+    # -- sync driver -------------------------------------------------------------------------
+
+    def _drive(self, flow: Flow) -> str | None:
+        try:
+            step = next(flow)
+            while True:
+                try:
+                    ok = self._run(*step)
+                except ValidationError as e:
+                    step = flow.throw(e)
+                else:
+                    step = flow.send(ok)
+        except StopIteration as stop:
+            result: str | None = stop.value
+            return result
+
+    def _run(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         try:
             getattr(self.recorder.sink, name)(*args, **kwargs)
             return True
@@ -337,42 +389,34 @@ class Call:
 
     def start(self) -> None:
         """Create the ``pending`` placeholder (errors are logged, never raised)."""
-        name, args, kw = self._start_args()
-        try:
-            self.started = self._run(name, *args, **kw)
-        except ValidationError as e:
-            log.warning("llmtrail: placeholder for %s rejected: %s", self.message_id, e)
+        self._drive(self._start_flow())
 
-    def complete(self, outcome: Outcome | None = None, **kw: Any) -> None:
-        """Mark the trail ``completed`` with tokens/reasoning (or ``failed`` if usage is bad)."""
-        outcome = outcome or Outcome(**kw)
-        if self.finished:
-            return
-        self.finished = True
-        if outcome.error is not None or outcome.usage_error is not None:
-            self._fail(_failure(outcome), outcome.metadata)
-            return
-        try:
-            self._record(self._complete_args(outcome))
-        except ValidationError as e:
-            self._fail(f"invalid usage from upstream: {e}", outcome.metadata)
+    def complete(self, outcome: Outcome | None = None, **kw: Any) -> str | None:
+        """Mark the trail ``completed`` with tokens/reasoning, or ``failed`` if the outcome
+        holds an error or bad usage; the status it got (None if the call had ended before)."""
+        return self._drive(self._end_flow(outcome or Outcome(**kw)))
 
-    def fail(self, reason: str, metadata: Mapping[str, MetadataValue] | None = None) -> None:
+    def fail(self, reason: str, metadata: Mapping[str, MetadataValue] | None = None) -> str | None:
         """Mark the trail ``failed`` with ``metadata.error = reason`` (once)."""
-        if self.finished:
-            return
-        self.finished = True
-        self._fail(reason, metadata)
+        return self._drive(self._end_flow(None, reason, metadata))
 
-    def _fail(self, reason: str, metadata: Mapping[str, MetadataValue] | None) -> None:
+    # -- async driver ------------------------------------------------------------------------
+
+    async def _adrive(self, flow: Flow) -> str | None:
         try:
-            self._record(self._fail_args(reason, metadata or {}))
-        except ValidationError as e:
-            log.warning("llmtrail: could not mark %s failed: %s", self.message_id, e)
+            step = next(flow)
+            while True:
+                try:
+                    ok = await self._arun(*step)
+                except ValidationError as e:
+                    step = flow.throw(e)
+                else:
+                    step = flow.send(ok)
+        except StopIteration as stop:
+            result: str | None = stop.value
+            return result
 
-    # -- async -----------------------------------------------------------------------------------
-
-    async def _arun(self, name: str, *args: Any, **kwargs: Any) -> bool:
+    async def _arun(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         sink = self.recorder.sink
         try:
             if is_async_sink(sink):
@@ -389,33 +433,17 @@ class Call:
 
     async def astart(self) -> None:
         """``start`` without blocking the event loop."""
-        name, args, kw = self._start_args()
-        try:
-            self.started = await self._arun(name, *args, **kw)
-        except ValidationError as e:
-            log.warning("llmtrail: placeholder for %s rejected: %s", self.message_id, e)
+        await self._adrive(self._start_flow())
 
-    async def acomplete(self, outcome: Outcome | None = None, **kw: Any) -> None:
+    async def acomplete(self, outcome: Outcome | None = None, **kw: Any) -> str | None:
         """``complete`` without blocking the event loop."""
-        outcome = outcome or Outcome(**kw)
-        self.finished = True
-        if outcome.usage_error is not None:
-            await self.afail(
-                f"invalid usage from upstream: {outcome.usage_error}", outcome.metadata
-            )
-            return
-        try:
-            await self._arecord(self._complete_args(outcome))
-        except ValidationError as e:
-            await self.afail(f"invalid usage from upstream: {e}", outcome.metadata)
+        return await self._adrive(self._end_flow(outcome or Outcome(**kw)))
 
-    async def afail(self, reason: str, metadata: Mapping[str, MetadataValue] | None = None) -> None:
+    async def afail(
+        self, reason: str, metadata: Mapping[str, MetadataValue] | None = None
+    ) -> str | None:
         """``fail`` without blocking the event loop."""
-        self.finished = True
-        try:
-            await self._arecord(self._fail_args(reason, metadata or {}))
-        except ValidationError as e:
-            log.warning("llmtrail: could not mark %s failed: %s", self.message_id, e)
+        return await self._adrive(self._end_flow(None, reason, metadata))
 
 
 def _failure(outcome: Outcome) -> str:

@@ -100,10 +100,16 @@ class Pricer(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class NewTrail:
-    """A validated trail to insert, and the fields its caller actually sent."""
+    """A validated trail to insert, and the fields its caller actually sent.
+
+    ``create_project``: whether inserting it may create its project when that does not exist
+    (the library's implicit creation). False for a write authorised by a project's own key:
+    if the project was deleted meanwhile, the write fails instead of re-creating it.
+    """
 
     trail: AuditTrail
     sent: frozenset[str]
+    create_project: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +146,7 @@ def parse_trail(
         if raw.get(key) is None:
             errs.add(_camel(key), "is required")
     if raw.get("message_id") is not None:
-        out["message_id"] = rules.text(
-            errs, "messageId", raw["message_id"], max_len=rules.MAX_MESSAGE_ID
-        )
+        out["message_id"] = rules.message_id(errs, "messageId", raw["message_id"])
     if raw.get("model") is not None:
         out["model"] = rules.text(errs, "model", raw["model"], max_len=rules.MAX_MODEL)
     if raw.get("project_id") is not None:

@@ -27,6 +27,14 @@ MIN_YEAR, MAX_YEAR = 1970, 9999
 PROJECT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+# Plain decimal text only: Decimal() itself also takes "1_000", "٣", " 1 ", "Infinity".
+_DECIMAL_TEXT_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,6})?")
+# RFC 3339 date-time (section 5.6; a space may replace the T, as the RFC notes). Python's
+# fromisoformat alone also takes week dates, "+0000", "+00", "hh:mm" and "," fractions.
+_RFC3339_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 class Errors:
@@ -82,6 +90,19 @@ def _text_problem(v: str, controls: bool) -> str | None:
     return None
 
 
+#: messageIds the REST API could not address: ``GET …/audit-trails/export`` is the export.
+RESERVED_MESSAGE_IDS = frozenset({"export"})
+
+
+def message_id(errs: Errors, field: str, v: object) -> str | None:
+    """A new trail's messageId: 1–255 characters, no control characters, not reserved."""
+    s = text(errs, field, v, max_len=MAX_MESSAGE_ID)
+    if s is not None and s in RESERVED_MESSAGE_IDS:
+        errs.add(field, f"{s!r} is reserved (…/audit-trails/{s} is another route)")
+        return None
+    return s
+
+
 def project_id(errs: Errors, field: str, v: object) -> str | None:
     if not isinstance(v, str) or not PROJECT_ID_RE.fullmatch(v):
         errs.add(field, "must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
@@ -90,13 +111,10 @@ def project_id(errs: Errors, field: str, v: object) -> str | None:
 
 
 def integer(errs: Errors, field: str, v: object, *, lo: int, hi: int) -> int | None:
-    if (
-        isinstance(v, Decimal)
-        and v.is_finite()
-        and v == v.to_integral_value()
-        and "." not in str(v)
-    ):
-        v = int(v)
+    if isinstance(v, Decimal):
+        v = _decimal_integer(errs, field, v, lo=lo, hi=hi)
+        if v is None:
+            return None
     if not is_int(v):
         errs.add(field, "must be an integer")
         return None
@@ -105,6 +123,18 @@ def integer(errs: Errors, field: str, v: object, *, lo: int, hi: int) -> int | N
         errs.add(field, f"must be between {lo} and {hi}")
         return None
     return v
+
+
+def _decimal_integer(errs: Errors, field: str, v: Decimal, *, lo: int, hi: int) -> object:
+    """A JSON number parsed as Decimal, as an int when it is one; the magnitude is checked
+    on the exponent first, so ``1e600000`` never becomes a 600,001-digit int (which would
+    hold the GIL for seconds)."""
+    if not v.is_finite() or v != v.to_integral_value() or "." in str(v):
+        return v  # not an integer: the caller says so
+    if v and v.adjusted() > max(len(str(lo)), len(str(hi))):
+        errs.add(field, f"must be between {lo} and {hi}")
+        return None
+    return int(v)
 
 
 def money(errs: Errors, field: str, v: object) -> Decimal | None:
@@ -123,9 +153,12 @@ def money(errs: Errors, field: str, v: object) -> Decimal | None:
             return None
         d = Decimal(repr(v))
     elif isinstance(v, str):
+        if not _DECIMAL_TEXT_RE.fullmatch(v):
+            errs.add(field, "must be a decimal number such as 0.0125 (digits, '.', exponent)")
+            return None
         try:
-            d = Decimal(v.strip()) if v.strip() else Decimal("nan")
-        except InvalidOperation:
+            d = Decimal(v)
+        except InvalidOperation:  # pragma: no cover - the pattern admits only valid text
             errs.add(field, "must be a decimal number")
             return None
     else:
@@ -164,12 +197,11 @@ def plain(d: Decimal) -> Decimal:
 def timestamp(errs: Errors, field: str, v: object) -> datetime | None:
     """An RFC 3339 instant with an explicit offset, returned in UTC."""
     if isinstance(v, str):
-        s = v.strip()
-        if len(s) < 19 or s[10] not in "Tt " or _CONTROL_RE.search(s) or not s.isascii():
+        if not _RFC3339_RE.fullmatch(v):
             errs.add(field, "must be an RFC 3339 date-time with an offset")
             return None
         try:
-            dt = datetime.fromisoformat(s[:-1] + "+00:00" if s[-1] in "zZ" else s)
+            dt = datetime.fromisoformat(v[:-1] + "+00:00" if v[-1] in "zZ" else v)
         except ValueError:
             errs.add(field, "must be an RFC 3339 date-time with an offset")
             return None

@@ -98,10 +98,34 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice (which one would win is not obvious)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"duplicate key {key!r} in a JSON object")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(key)
+            seen.add(key)
+    return obj
+
+
 def loads(text: str | bytes) -> Any:
-    """Parse JSON with numbers as exact Decimals; NaN/Infinity are rejected."""
+    """Parse JSON with numbers as exact Decimals; NaN/Infinity and duplicate keys are
+    rejected (``ValueError``; ``DuplicateKeyError`` for the latter)."""
     return simplejson.loads(
-        text, use_decimal=True, parse_constant=_reject_constant, allow_nan=False
+        text,
+        use_decimal=True,
+        parse_constant=_reject_constant,
+        allow_nan=False,
+        object_pairs_hook=_object,
     )
 
 

@@ -15,12 +15,17 @@ from starlette.concurrency import run_in_threadpool
 
 from llmtrail import __version__
 from llmtrail.config import Settings, load_settings
+from llmtrail.logs import add_secret
 from llmtrail.metrics import BACKEND_INFO
 from llmtrail.server import problems
 from llmtrail.server.body import WireJSONResponse, set_store_threads
 from llmtrail.server.fast_reads import FastTrailReads
 from llmtrail.server.group_commit import GroupCommit
-from llmtrail.server.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
+from llmtrail.server.middleware import (
+    BodyLimitMiddleware,
+    ErrorShieldMiddleware,
+    RequestMetricsMiddleware,
+)
 from llmtrail.server.routes import include_all
 from llmtrail.server.schemas import PROBLEM_CONTENT
 from llmtrail.store import Store, open_store
@@ -71,6 +76,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     A store passed in stays the caller's to close; one opened here is closed at shutdown.
     """
     settings = settings or load_settings()
+    add_secret(settings.admin_key)  # never printed by any log record
     set_store_threads(settings.store_threads)
 
     @asynccontextmanager
@@ -104,6 +110,8 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         description=DESCRIPTION,
         lifespan=lifespan,
         default_response_class=WireJSONResponse,
+        docs_url=None,  # routes/docs.py serves Swagger UI from the package, not a CDN
+        redoc_url=None,
     )
     app.state.store = store
     app.state.settings = settings
@@ -113,6 +121,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     include_all(app)
     app.add_middleware(FastTrailReads, fastapi=app)  # innermost: inside metrics and limits
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(ErrorShieldMiddleware)  # every bug answered 500 and logged once
     app.add_middleware(RequestMetricsMiddleware)
     return app
 
@@ -120,9 +129,11 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
 def app_from_environment() -> FastAPI:
     """The app of one ``llmtrail serve --workers N`` process, configured from the environment."""
     from llmtrail.logs import configure_logging
+    from llmtrail.server.protocol import GuardedHTTPProtocol
 
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, secrets=[settings.admin_key])
+    GuardedHTTPProtocol.configure(settings)  # this worker's connections (limits, timeout)
     app = create_app(None, settings)
     gc.collect()
     gc.freeze()  # the start-up heap lives as long as the process (shorter full collections)

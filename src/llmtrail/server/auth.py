@@ -16,6 +16,7 @@ from llmtrail.errors import AuthError, ForbiddenError, ValidationError
 from llmtrail.keys import hash_secret, same_key
 from llmtrail.model import ApiKey, rules
 from llmtrail.server.body import call, store_of
+from llmtrail.server.epoch import SharedEpoch
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -29,14 +30,20 @@ class KeyCache:
     """Active project keys recently looked up, by secret hash, for ``ttl`` seconds.
 
     Only successful look-ups are cached (an unknown key always asks the store). Revoking a
-    key or deleting a project through this server clears the cache at once.
+    key or deleting a project through this server calls ``invalidate``, which clears this
+    cache and, through the shared ``epoch``, the cache of every other worker process of the
+    server before its next look-up. Changes made elsewhere (the CLI, another replica) apply
+    within ``ttl``.
     """
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, epoch: SharedEpoch | None = None) -> None:
         self.ttl = ttl
+        self.epoch = epoch
         self._keys: dict[str, tuple[ApiKey, float]] = {}
 
     def get(self, digest: str) -> ApiKey | None:
+        if self.epoch is not None and self.epoch.changed():
+            self._keys.clear()
         hit = self._keys.get(digest)
         if hit is None:
             return None
@@ -51,8 +58,12 @@ class KeyCache:
                 self._keys.clear()
             self._keys[digest] = (key, time.monotonic() + self.ttl)
 
-    def clear(self) -> None:
+    def invalidate(self) -> None:
+        """Forget every cached key, here and in the server's other workers."""
         self._keys.clear()
+        if self.epoch is not None:
+            self.epoch.bump()
+            self.epoch.changed()  # this worker has seen its own change
 
 
 def key_cache(request: Request) -> KeyCache:
@@ -60,7 +71,9 @@ def key_cache(request: Request) -> KeyCache:
     cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
     if cache is None:
         settings: Settings = request.app.state.settings
-        cache = request.app.state.key_cache = KeyCache(settings.auth_cache_seconds)
+        path = settings.auth_epoch_file
+        epoch = SharedEpoch(path) if path is not None else None
+        cache = request.app.state.key_cache = KeyCache(settings.auth_cache_seconds, epoch)
     return cache
 
 
@@ -120,6 +133,7 @@ async def require_project_access(
     """Dependency: the admin key or an active key of ``projectId``; returns the project id."""
     secret = _secret(creds)
     if is_admin(request, secret):
+        request.state.admin = True
         return checked_project_id(project_id)
     key = await lookup(request, secret)
     if key is None:
@@ -127,6 +141,13 @@ async def require_project_access(
     if key.project_id != project_id:
         raise ForbiddenError("this key does not reach that project")
     return project_id
+
+
+def may_create_project(request: Request) -> bool:
+    """Whether this request's writes may create their project: only the admin's. A project
+    key's project existed when the key was checked; if it is deleted before the write lands,
+    the write fails (404) instead of re-creating the project."""
+    return bool(getattr(request.state, "admin", False))
 
 
 Admin = Annotated[None, Depends(require_admin)]

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 
 from llmtrail.errors import AuditTrailError, FieldError, UnavailableError, ValidationError
 from llmtrail.metrics import STORE_ERRORS
-from llmtrail.model.wire import dumps, loads
+from llmtrail.model.wire import DuplicateKeyError, dumps, loads
 from llmtrail.server.problems import MalformedJSONError
 from llmtrail.store import Store
 
@@ -47,6 +47,8 @@ async def read_json(request: Request, *, empty: Any = ...) -> Any:
         raise MalformedJSONError("the body is empty")
     try:
         return loads(raw)
+    except DuplicateKeyError as e:
+        raise ValidationError("is given twice (duplicate JSON key)", field=e.key) from None
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         first_error = e
     # Well-formed JSON text can still hold numbers no field accepts: NaN/Infinity, or an

@@ -26,8 +26,9 @@ from llmtrail.keys import hash_secret, same_key
 from llmtrail.model import AuditTrail, rules, trail_to_wire
 from llmtrail.server.auth import KeyCache
 from llmtrail.server.body import WireJSONResponse, in_store_thread
+from llmtrail.server.routes.trails import TRAIL_PATH
 
-_PATH = re.compile(r"/api/projects/([A-Za-z0-9_-]{1,64})/audit-trails/([^/]+)")
+_PATH = re.compile(r"/api/projects/([A-Za-z0-9_-]{1,64})/audit-trails/(.+)")
 _NOT_IDS = frozenset({"export"})  # other routes under /audit-trails/ (they come first)
 
 
@@ -54,7 +55,7 @@ class FastTrailReads:
                     return
                 await self.app(scope, receive, send)
                 route = scope.get("route")
-                if self.route is None and getattr(route, "path", "").endswith("/{messageId}"):
+                if self.route is None and getattr(route, "path", "").endswith(TRAIL_PATH):
                     self.route = route
                 return
         await self.app(scope, receive, send)

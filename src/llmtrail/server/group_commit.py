@@ -11,19 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from starlette.concurrency import run_in_threadpool
 
-from llmtrail.errors import AuditTrailError, ValidationError
+from llmtrail.errors import AuditTrailError
 from llmtrail.metrics import GROUP_COMMIT_TRAILS, STORE_ERRORS
 from llmtrail.model import StoreOutcome
 from llmtrail.store import Store
 
 log = structlog.stdlib.get_logger("llmtrail.server.group_commit")
-Item = tuple[dict[str, Any], "asyncio.Future[StoreOutcome | AuditTrailError]"]
+
+
+class Item(NamedTuple):
+    """One queued trail and the future its request waits on."""
+
+    data: Mapping[str, Any]
+    project_id: str
+    create_project: bool
+    future: asyncio.Future[StoreOutcome | AuditTrailError]
 
 
 class GroupCommit:
@@ -56,19 +65,20 @@ class GroupCommit:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def store_outcome(self, data: Mapping[str, Any], project_id: str) -> StoreOutcome:
+    async def store_outcome(
+        self, data: Mapping[str, Any], project_id: str, *, create_project: bool = True
+    ) -> StoreOutcome:
         """Store one trail of ``project_id`` in the next group commit; its outcome."""
         if not self.running or self._queue is None:
-            return await run_in_threadpool(self.store.store_outcome, data, project_id)
-        sent = data.get("projectId")
-        if sent is not None and sent != project_id:
-            raise ValidationError(
-                "does not match the project it is stored under", field="projectId"
+            return await run_in_threadpool(
+                functools.partial(
+                    self.store.store_outcome, data, project_id, create_project=create_project
+                )
             )
         future: asyncio.Future[StoreOutcome | AuditTrailError] = (
             asyncio.get_running_loop().create_future()
         )
-        self._queue.put_nowait(({**data, "projectId": project_id}, future))
+        self._queue.put_nowait(Item(data, project_id, create_project, future))
         result = await future
         if isinstance(result, AuditTrailError):
             raise result
@@ -80,22 +90,35 @@ class GroupCommit:
             while len(batch) < self.max_batch and not queue.empty():
                 batch.append(queue.get_nowait())
             GROUP_COMMIT_TRAILS.observe(len(batch))
-            try:
-                results: list[Any] = await run_in_threadpool(
-                    self.store.store_many, [data for data, _ in batch], None
-                )
-            except Exception as e:  # the whole batch failed, e.g. the database is down
-                STORE_ERRORS.labels(self.store.backend, type(e).__name__).inc()
-                log.warning("group commit failed", trails=len(batch), error=str(e))
-                results = [e] * len(batch)
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():  # the client may have gone away
-                    if isinstance(result, BaseException) and not isinstance(
-                        result, AuditTrailError
-                    ):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-                queue.task_done()
+            # One store_many per (project, may-create) group: the store validates each trail
+            # against its own project exactly as a lone request would (every bad field named).
+            groups: dict[tuple[str, bool], list[Item]] = {}
+            for item in batch:
+                groups.setdefault((item.project_id, item.create_project), []).append(item)
+            for (project_id, create), items in groups.items():
+                await self._commit(project_id, create, items)
+                for _ in items:
+                    queue.task_done()
             if len(batch) > 1:
-                log.debug("group commit", trails=len(batch))
+                log.debug("group commit", trails=len(batch), groups=len(groups))
+
+    async def _commit(self, project_id: str, create: bool, items: list[Item]) -> None:
+        try:
+            results: list[Any] = await run_in_threadpool(
+                functools.partial(
+                    self.store.store_many,
+                    [item.data for item in items],
+                    project_id,
+                    create_project=create,
+                )
+            )
+        except Exception as e:  # the whole batch failed, e.g. the database is down
+            STORE_ERRORS.labels(self.store.backend, type(e).__name__).inc()
+            log.warning("group commit failed", trails=len(items), error=str(e))
+            results = [e] * len(items)
+        for item, result in zip(items, results, strict=True):
+            if not item.future.done():  # the client may have gone away
+                if isinstance(result, BaseException) and not isinstance(result, AuditTrailError):
+                    item.future.set_exception(result)
+                else:
+                    item.future.set_result(result)

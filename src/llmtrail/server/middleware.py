@@ -1,9 +1,11 @@
-"""Pure ASGI middleware: the request-body limit, and per-request metrics and logs."""
+"""Pure ASGI middleware: the request-body limit, the last-resort error shield, and
+per-request metrics and logs."""
 
 from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,6 +16,7 @@ from llmtrail.server.problems import BodyTooLargeError, problem_body
 
 log = structlog.stdlib.get_logger("llmtrail.server.access")
 _access = logging.getLogger("llmtrail.server.access")
+_errors = logging.getLogger("llmtrail.server")
 
 
 class BodyLimitMiddleware:
@@ -67,21 +70,77 @@ class BodyLimitMiddleware:
 
 
 async def _send_413(send: Send, limit: int) -> None:
-    body = dumps(
-        problem_body(413, f"request body exceeds {limit} bytes", slug="body-too-large")
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
+    await _send_problem(
+        send, 413, f"request body exceeds {limit} bytes", slug="body-too-large", close=True
     )
+
+
+async def _send_problem(
+    send: Send, status: int, detail: str, *, slug: str, close: bool = False
+) -> None:
+    body = dumps(problem_body(status, detail, slug=slug)).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class ErrorShieldMiddleware:
+    """Answer an unexpected exception (a bug) with a 500 problem and log it once, as one
+    record with a plain traceback (no local variables, secrets redacted by ``llmtrail.logs``).
+
+    Starlette's own ``ServerErrorMiddleware`` re-raises after answering, so uvicorn logged
+    every such error a second time with the whole ASGI scope; nothing escapes this shield.
+
+    It also makes redirects relative: Starlette's trailing-slash redirect builds an absolute
+    ``Location`` from the client's ``Host`` header, which a client can set to any host.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if 300 <= message["status"] < 400:
+                    message["headers"] = [_relative(h) for h in message.get("headers", ())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except BodyTooLargeError:
+            raise
+        except Exception as exc:
+            _errors.error(
+                "unhandled error (a bug): %s %s",
+                scope.get("method", ""),
+                scope.get("path", ""),
+                exc_info=exc,
+            )
+            if not started:
+                await _send_problem(
+                    send, 500, "internal error; it has been logged", slug="internal"
+                )
+
+
+def _relative(header: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+    name, value = header
+    if name.lower() == b"location" and value.startswith((b"http://", b"https://")):
+        parts = urlsplit(value)
+        path = b"/" + parts.path.lstrip(b"/")  # never "//host": that would leave this server
+        return name, urlunsplit((b"", b"", path, parts.query, parts.fragment))
+    return header
 
 
 class RequestMetricsMiddleware:
@@ -108,7 +167,7 @@ class RequestMetricsMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
+            template = getattr(route, "path_format", None) or "<unmatched>"
             method = scope.get("method", "")
             HTTP_REQUESTS.labels(method, template, str(status)).inc()
             HTTP_LATENCY.labels(method, template).observe(elapsed)

@@ -163,18 +163,8 @@ def install(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         return problem_response(exc.status_code, _safe_text(detail), headers=headers)
 
-    async def on_anything(request: Request, exc: Exception) -> Response:
-        log.error(
-            "unhandled error (a bug): %s %s",
-            request.method,
-            request.url.path,
-            exc_info=exc,
-        )
-        return problem_response(500, "internal error; it has been logged", slug="internal")
-
     app.add_exception_handler(AuditTrailError, on_domain)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(MalformedJSONError, on_malformed)
     app.add_exception_handler(BodyTooLargeError, on_too_large)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_anything)

@@ -8,6 +8,7 @@ others; the contract test suite in ``tests/contract`` is what each must pass.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -57,13 +58,21 @@ class Store(abc.ABC):
 
     # -- trails -------------------------------------------------------------------------------
 
-    def store(self, trail: TrailInput, project_id: str | None = None) -> AuditTrail:
-        """Insert a trail; an identical retry is a no-op, different content raises ConflictError."""
-        return self.store_outcome(trail, project_id).trail
+    def store(
+        self, trail: TrailInput, project_id: str | None = None, *, create_project: bool = True
+    ) -> AuditTrail:
+        """Insert a trail; an identical retry is a no-op, different content raises ConflictError.
 
-    def store_outcome(self, trail: TrailInput, project_id: str | None = None) -> StoreOutcome:
+        An unknown project is created (named after its id) unless ``create_project`` is
+        False, which raises ``NotFoundError`` instead.
+        """
+        return self.store_outcome(trail, project_id, create_project=create_project).trail
+
+    def store_outcome(
+        self, trail: TrailInput, project_id: str | None = None, *, create_project: bool = True
+    ) -> StoreOutcome:
         """Like ``store``, and also tells whether the trail was new (``created``)."""
-        return self._insert(self.prepare(trail, project_id))
+        return self._insert(self.prepare(trail, project_id, create_project=create_project))
 
     def store_many(
         self,
@@ -71,16 +80,20 @@ class Store(abc.ABC):
         project_id: str | None = None,
         *,
         trusted: bool = False,
+        create_project: bool = True,
     ) -> list[StoreOutcome | AuditTrailError]:
         """Store several trails; per item, the outcome or the error (the others still land).
 
         ``trusted`` keeps server-set fields (id, createdAt, updatedAt, costSource,
         priceVersion) as given: for copy and import between stores, never for caller input.
+        ``create_project`` as for ``store``.
         """
         prepared: list[NewTrail | AuditTrailError] = []
         for t in trails:
             try:
-                prepared.append(self.prepare(t, project_id, trusted=trusted))
+                prepared.append(
+                    self.prepare(t, project_id, trusted=trusted, create_project=create_project)
+                )
             except ValidationError as e:
                 prepared.append(e)
         valid = [p for p in prepared if isinstance(p, NewTrail)]
@@ -93,6 +106,8 @@ class Store(abc.ABC):
         model: str,
         context_layers: int = 0,
         project_id: str | None = None,
+        *,
+        create_project: bool = True,
         **extra: Any,
     ) -> AuditTrail:
         """The seed's placeholder: status ``pending``, zero tokens and cost, completed later."""
@@ -103,10 +118,15 @@ class Store(abc.ABC):
             "status": "pending",
             **extra,
         }
-        return self.store(data, project_id)
+        return self.store(data, project_id, create_project=create_project)
 
     def prepare(
-        self, trail: TrailInput, project_id: str | None = None, *, trusted: bool = False
+        self,
+        trail: TrailInput,
+        project_id: str | None = None,
+        *,
+        trusted: bool = False,
+        create_project: bool = True,
     ) -> NewTrail:
         """Validate a trail for this store without writing it."""
         new = parse_trail(
@@ -114,6 +134,8 @@ class Store(abc.ABC):
         )
         if self.requires_project and new.trail.project_id is None:
             raise ValidationError("is required by the database backends", field="projectId")
+        if not create_project:
+            new = dataclasses.replace(new, create_project=False)
         return new
 
     def get(self, message_id: str) -> AuditTrail | None:

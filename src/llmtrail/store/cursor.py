@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import datetime
 
 from llmtrail.errors import ValidationError
 from llmtrail.model.rules import Errors, timestamp
+
+_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def encode_cursor(ts: datetime, trail_id: str) -> str:
@@ -25,7 +28,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         ts_text, trail_id = json.loads(raw)
         errs = Errors()
         ts = timestamp(errs, "cursor", ts_text)
-        if ts is None or not isinstance(trail_id, str) or len(trail_id) > 64:
+        if ts is None or not isinstance(trail_id, str) or not _ID_RE.fullmatch(trail_id):
             raise ValueError
         return ts, trail_id
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):

@@ -1,7 +1,9 @@
 """The in-memory backend: for tests and throw-away dev only.
 
 Bounded by construction: at most ``max_entries`` trails, the oldest evicted first, and
-entries past the retention are dropped lazily when the store is touched. There are no
+entries past the retention are dropped lazily when the store is touched. Projects and keys
+are bounded by the same number: projects without trails or keys are dropped first (then the
+oldest project, with its trails), revoked keys before the oldest active ones. There are no
 timers and no threads, so nothing can leak the way the seed's ``setTimeout`` cleanup did.
 """
 
@@ -50,6 +52,7 @@ class MemoryStore(Store):
         self._keys: dict[str, tuple[ApiKey, str]] = {}  # key id -> (record, hash)
         self._lock = threading.RLock()
         self.evicted = 0
+        self.evicted_projects = 0
         log.warning(
             "memory backend in use: audit trails are lost on restart and capped at %d entries; "
             "use DATABASE_URL=sqlite:///… or postgresql://… for anything you want to keep",
@@ -92,6 +95,9 @@ class MemoryStore(Store):
             now = self.clock()
             self._evict(now)
             if t.project_id is not None and t.project_id not in self._projects:
+                if not new.create_project:
+                    raise NotFoundError(f"no project {t.project_id!r}")
+                self._make_room_for_project()
                 self._projects[t.project_id] = Project(t.project_id, t.project_id, None, now)
             stored = _replace(
                 t,
@@ -203,8 +209,30 @@ class MemoryStore(Store):
         with self._lock:
             if project.id in self._projects:
                 raise ConflictError(f"project {project.id!r} already exists")
+            self._make_room_for_project()
             self._projects[project.id] = project
             return project
+
+    def _make_room_for_project(self) -> None:
+        """Keep fewer than ``max_entries`` projects before one is added: drop every project
+        holding no trail and no key (one scan pays for many additions), else the oldest."""
+        if len(self._projects) < self.max_entries:
+            return
+        used = {t.project_id for t in self._trails.values()}
+        used.update(rec.project_id for rec, _ in self._keys.values())
+        idle = [pid for pid in self._projects if pid not in used]
+        for pid in idle:
+            del self._projects[pid]
+        if not idle:
+            self._delete_project(next(iter(self._projects)))
+        self.evicted_projects += max(len(idle), 1)
+
+    def _make_room_for_key(self) -> None:
+        if len(self._keys) < self.max_entries:
+            return
+        revoked = [kid for kid, (rec, _) in self._keys.items() if rec.revoked_at is not None]
+        for kid in revoked or [next(iter(self._keys))]:
+            del self._keys[kid]
 
     def _get_project(self, id: str) -> Project | None:
         return self._projects.get(id)
@@ -226,6 +254,7 @@ class MemoryStore(Store):
     def create_api_key(self, project_id: str) -> tuple[ApiKey, str]:
         with self._lock:
             self.require_project(project_id)
+            self._make_room_for_key()
             secret = keys.new_secret()
             record = ApiKey(uuid7(), project_id, keys.display_prefix(secret), self.clock())
             self._keys[record.id] = (record, keys.hash_secret(secret))

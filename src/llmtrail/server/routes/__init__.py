@@ -12,7 +12,7 @@ from types import ModuleType
 from fastapi import FastAPI
 
 #: always present
-CORE: tuple[str, ...] = ("health", "metrics", "projects", "keys", "export", "trails")
+CORE: tuple[str, ...] = ("health", "docs", "metrics", "projects", "keys", "export", "trails")
 #: included when the module exists
 OPTIONAL: tuple[str, ...] = ("admin", "analytics", "dashboard", "chat", "snapshot")
 

@@ -37,7 +37,7 @@ from llmtrail.integrations._streams import Accumulator, safe_outcome
 from llmtrail.integrations.anthropic import MessageAccumulator
 from llmtrail.integrations.openai import ChatAccumulator
 from llmtrail.model import rules
-from llmtrail.server.auth import ProjectAccess
+from llmtrail.server.auth import ProjectAccess, may_create_project
 from llmtrail.server.body import call, read_object, store_of
 from llmtrail.server.problems import problem_response
 from llmtrail.server.schemas import inline_schema, problems
@@ -106,9 +106,7 @@ def parse_chat(data: dict[str, Any]) -> dict[str, Any]:
             errs, "contextLayers", raw["context_layers"], lo=0, hi=rules.MAX_CONTEXT_LAYERS
         )
     if raw.get("message_id") is not None:
-        out["message_id"] = rules.text(
-            errs, "messageId", raw["message_id"], max_len=rules.MAX_MESSAGE_ID
-        )
+        out["message_id"] = rules.message_id(errs, "messageId", raw["message_id"])
     out["max_tokens"] = DEFAULT_MAX_TOKENS
     if raw.get("max_tokens") is not None:
         out["max_tokens"] = rules.integer(
@@ -233,6 +231,7 @@ async def chat(request: Request, project_id: ProjectAccess) -> Response:
         model,
         body["context_layers"],
         project_id,
+        create_project=may_create_project(request),
         metadata=meta,
     )
     recorder = Recorder(store, project_id=project_id, metadata=meta)
@@ -254,20 +253,28 @@ async def chat(request: Request, project_id: ProjectAccess) -> Response:
     )
 
 
+def _failed(trail: Call, error: str) -> bytes:
+    """The stream's last event when the trail ended ``failed`` (its reason is in metadata)."""
+    return _sse("error", {"messageId": trail.message_id, "status": "failed", "error": error})
+
+
 async def _relay(upstream: _Upstream, trail: Call) -> AsyncIterator[bytes]:
     yield _sse("start", {"messageId": trail.message_id})
     try:
         async for text in upstream.texts():
             yield _sse("delta", {"text": text})
         if upstream.acc.done:
-            await trail.acomplete(safe_outcome(upstream.acc.outcome))
-            yield _sse("done", {"messageId": trail.message_id, "status": "completed"})
+            status = await trail.acomplete(safe_outcome(upstream.acc.outcome))
+            if status == "completed":
+                yield _sse("done", {"messageId": trail.message_id, "status": status})
+            else:  # e.g. the upstream reported usage no trail can hold: the trail failed
+                yield _failed(trail, "the upstream answer could not be recorded as completed")
         else:
             await trail.afail("upstream stream ended before the final event (cut off)")
-            yield _sse("error", {"messageId": trail.message_id, "error": "upstream stream cut off"})
+            yield _failed(trail, "upstream stream cut off")
     except Exception as e:
         await trail.afail(f"upstream stream broke: {describe(e)}")
-        yield _sse("error", {"messageId": trail.message_id, "error": describe(e)})
+        yield _failed(trail, describe(e))
     except BaseException:  # the client went away (cancelled): record it, then let it go
         await trail.afail("the client disconnected before the answer ended")
         raise

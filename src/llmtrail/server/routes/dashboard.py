@@ -66,9 +66,13 @@ async def dashboard(
 @router.get("/static/dashboard/{path:path}")
 async def static_file(path: str) -> Response:
     """A file of the dashboard's assets (never anything outside ``server/static``)."""
-    target = (STATIC / path).resolve()
-    if not target.is_relative_to(STATIC) or not target.is_file():
-        raise NotFoundError(f"no static file {path!r}")
+    try:  # a NUL byte, a lone surrogate or an over-long name is an OS error: not a file
+        target = (STATIC / path).resolve()
+        found = target.is_relative_to(STATIC) and target.is_file()
+    except (OSError, ValueError):
+        found = False
+    if not found:
+        raise NotFoundError("no such static file")
     media = _TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0]
     return FileResponse(
         target,

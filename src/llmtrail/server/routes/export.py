@@ -31,6 +31,9 @@ CSV_COLUMNS = (
     "priceVersion", "reasoning", "metadata", "createdAt", "updatedAt",
 )  # fmt: skip
 MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"): a messageId such as
+# ``=HYPERLINK(…)`` is written as ``'=HYPERLINK(…)``, which every spreadsheet shows as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 @router.get(
@@ -86,8 +89,20 @@ def _jsonl(trails: Iterator[AuditTrail]) -> Iterator[bytes]:
         yield ("\n".join(buf) + "\n").encode()
 
 
+def csv_cell(value: Any) -> Any:
+    """``value`` safe to open in a spreadsheet: text that starts like a formula gets a ``'``."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def csv_row(t: AuditTrail) -> list[Any]:
-    """One trail as the CSV columns of ``CSV_COLUMNS`` (JSON text for lists and maps)."""
+    """One trail as the CSV columns of ``CSV_COLUMNS`` (JSON text for lists and maps), each
+    text cell neutralised by ``csv_cell``."""
+    return [csv_cell(v) for v in _csv_values(t)]
+
+
+def _csv_values(t: AuditTrail) -> list[Any]:
     w = trail_to_wire(t)
     tok, cost = w["tokens"], w["cost"]
     return [

@@ -60,7 +60,7 @@ async def revoke_key(
     if not _plausible_id(key_id):
         raise NotFoundError(f"project {project_id!r} has no key {key_id!r}")
     await call(store, store.revoke_api_key, project_id, key_id)
-    key_cache(request).clear()
+    key_cache(request).invalidate()
     return Response(status_code=204)
 
 

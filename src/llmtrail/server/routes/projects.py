@@ -83,5 +83,5 @@ async def delete_project(request: Request, project_id: AdminProject) -> Response
     """Delete the project with its trails, keys and aggregates (204)."""
     store = store_of(request)
     await call(store, store.delete_project, project_id)
-    key_cache(request).clear()
+    key_cache(request).invalidate()
     return Response(status_code=204)

@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Path, Query, Request
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
 from llmtrail.errors import AuditTrailError, NotFoundError, ValidationError
 from llmtrail.metrics import TRAILS_STORED
 from llmtrail.model import AuditTrail, StoreOutcome, rules
 from llmtrail.model.wire import trail_to_wire
-from llmtrail.server.auth import ProjectAccess
+from llmtrail.server.auth import ProjectAccess, may_create_project
 from llmtrail.server.body import WireJSONResponse, call, read_object, store_of
 from llmtrail.server.group_commit import GroupCommit
 from llmtrail.server.problems import problem_body, status_of
@@ -32,7 +33,27 @@ from llmtrail.store import Store
 router = APIRouter(prefix="/api/projects/{projectId}/audit-trails", tags=["audit trails"])
 log = structlog.stdlib.get_logger("llmtrail.server.trails")
 MAX_BATCH = 1_000
-MessageId = Annotated[str, Path(alias="messageId", description="The trail's messageId.")]
+MessageId = Annotated[
+    str,
+    Path(alias="messageId", description="The trail's messageId (percent-encoded; may hold '/')."),
+]
+
+
+class _MessageIdConvertor(Convertor[str]):
+    """A path parameter that takes the rest of the path, '/' included, but never nothing:
+    ``…/audit-trails/a%2Fb`` names the trail ``a/b``; ``…/audit-trails/`` stays a redirect."""
+
+    regex = ".+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("messageid", _MessageIdConvertor())
+TRAIL_PATH = "/{messageId:messageid}"
 
 
 def _stored(store: Store, outcome: StoreOutcome) -> None:
@@ -65,10 +86,11 @@ async def create_trail(request: Request, project_id: ProjectAccess) -> Response:
     data = await read_object(request)
     store = store_of(request)
     batcher: GroupCommit | None = request.app.state.group_commit
+    create = may_create_project(request)
     if batcher is not None:
-        outcome = await batcher.store_outcome(data, project_id)
+        outcome = await batcher.store_outcome(data, project_id, create_project=create)
     else:
-        outcome = await call(store, store.store_outcome, data, project_id)
+        outcome = await call(store, store.store_outcome, data, project_id, create_project=create)
     _stored(store, outcome)
     return WireJSONResponse(
         trail_to_wire(outcome.trail), status_code=201 if outcome.created else 200
@@ -95,7 +117,9 @@ async def create_batch(request: Request, project_id: ProjectAccess) -> Response:
     if len(items) > MAX_BATCH:
         raise ValidationError(f"at most {MAX_BATCH} trails per batch", field="items")
     store = store_of(request)
-    results = await call(store, store.store_many, items, project_id)
+    results = await call(
+        store, store.store_many, items, project_id, create_project=may_create_project(request)
+    )
     return WireJSONResponse({"items": [_item(store, r) for r in results]})
 
 
@@ -147,7 +171,7 @@ async def _own(store: Store, project_id: str, message_id: str) -> AuditTrail:
 
 
 @router.get(
-    "/{messageId}",
+    TRAIL_PATH,
     response_model=TrailOut,
     responses=problems(401, 403, 404, 503),
     summary="Read a trail",
@@ -159,7 +183,7 @@ async def get_trail(request: Request, project_id: ProjectAccess, message_id: Mes
 
 
 @router.patch(
-    "/{messageId}",
+    TRAIL_PATH,
     response_model=TrailOut,
     responses=problems(400, 401, 403, 404, 413, 422, 503),
     openapi_extra=body_doc(TrailPatch),

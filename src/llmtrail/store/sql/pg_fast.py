@@ -349,32 +349,61 @@ class VersionCache:
 
     Only a hint: an update built on a cached version is written with a compare-and-set on
     ``xmin`` and ``updated_at``, so a stale entry costs a re-read, never a lost update.
-    Trails with large reasoning are not kept, so memory stays small.
+    Bounded by entries and by bytes (an estimate over every variable-size field: reasoning,
+    metadata, ids, model); a trail over ``max_entry_bytes`` is not kept at all.
     """
 
-    def __init__(self, max_entries: int = 4_096, max_reasoning: int = 16_384) -> None:
+    def __init__(
+        self,
+        max_entries: int = 4_096,
+        max_bytes: int = 8 * 1024 * 1024,
+        max_entry_bytes: int = 16_384,
+    ) -> None:
         self.max_entries = max_entries
-        self.max_reasoning = max_reasoning
-        self._items: OrderedDict[str, tuple[AuditTrail, str]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.max_entry_bytes = max_entry_bytes
+        self.bytes = 0
+        self._items: OrderedDict[str, tuple[AuditTrail, str, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, message_id: str) -> tuple[AuditTrail, str] | None:
         with self._lock:
-            return self._items.get(message_id)
+            hit = self._items.get(message_id)
+        return None if hit is None else (hit[0], hit[1])
 
     def put(self, trail: AuditTrail, version: str) -> None:
-        if trail.reasoning is not None and sum(map(len, trail.reasoning)) > self.max_reasoning:
+        size = trail_size(trail)
+        if size > self.max_entry_bytes:
             self.discard(trail.message_id)
             return
         with self._lock:
-            self._items[trail.message_id] = (_as_stored(trail), version)
-            self._items.move_to_end(trail.message_id)
-            while len(self._items) > self.max_entries:
-                self._items.popitem(last=False)
+            old = self._items.pop(trail.message_id, None)
+            if old is not None:
+                self.bytes -= old[2]
+            self._items[trail.message_id] = (_as_stored(trail), version, size)
+            self.bytes += size
+            while len(self._items) > self.max_entries or self.bytes > self.max_bytes:
+                self.bytes -= self._items.popitem(last=False)[1][2]
 
     def discard(self, message_id: str) -> None:
         with self._lock:
-            self._items.pop(message_id, None)
+            old = self._items.pop(message_id, None)
+            if old is not None:
+                self.bytes -= old[2]
+
+
+_TRAIL_OVERHEAD = 1_024  # the fixed fields: datetimes, Decimals, ints, the objects themselves
+
+
+def trail_size(t: AuditTrail) -> int:
+    """Roughly how many bytes of memory a trail holds (for bounding caches of them)."""
+    size = _TRAIL_OVERHEAD + len(t.message_id) + len(t.model) + len(t.project_id or "")
+    if t.reasoning:
+        size += sum(len(r) + 56 for r in t.reasoning)
+    if t.metadata:
+        for k, v in t.metadata.items():
+            size += len(k) + (len(v) if isinstance(v, str) else 8) + 120
+    return size
 
 
 def _is_plain(d: Decimal) -> bool:

@@ -170,12 +170,44 @@ class SQLStore(Store):
 
     @_db_errors
     def _insert_many(self, items: list[NewTrail]) -> list[StoreOutcome | AuditTrailError]:
-        try:
-            return self._insert_batch(items)
-        except exc.IntegrityError:
-            # A project we believed existed was deleted by someone else: forget and retry.
-            self._known_projects.clear()
-            return self._insert_batch(items)
+        results: dict[int, StoreOutcome | AuditTrailError] = {}
+        pending = list(enumerate(items))
+        for attempt in (1, 2, 3):
+            try:
+                batch = self._insert_batch([n for _, n in pending]) if pending else []
+                break
+            except exc.IntegrityError:
+                # A project we believed existed was deleted meanwhile (its foreign key failed):
+                # forget what we knew. Trails that may create their project do so on the retry;
+                # the others are refused, so a deleted project stays deleted.
+                self._known_projects.clear()
+                if attempt == 3:
+                    raise
+                pending = self._refuse_orphans(pending, results)
+        results.update((i, r) for (i, _), r in zip(pending, batch, strict=True))
+        return [results[i] for i in range(len(items))]
+
+    def _refuse_orphans(
+        self,
+        pending: list[tuple[int, NewTrail]],
+        refused: dict[int, StoreOutcome | AuditTrailError],
+    ) -> list[tuple[int, NewTrail]]:
+        """``pending`` without the trails that may not create their missing project; those
+        get a ``NotFoundError`` in ``refused``."""
+        asked = {n.trail.project_id for _, n in pending if not n.create_project}
+        if not asked:
+            return pending
+        with self._read() as conn:
+            found = set(
+                conn.execute(select(projects.c.id).where(projects.c.id.in_(asked))).scalars()
+            )
+        keep = []
+        for i, n in pending:
+            if n.create_project or n.trail.project_id in found:
+                keep.append((i, n))
+            else:
+                refused[i] = NotFoundError(f"no project {n.trail.project_id!r}")
+        return keep
 
     def _insert_batch(self, items: list[NewTrail]) -> list[StoreOutcome | AuditTrailError]:
         now = self.clock()
@@ -184,13 +216,17 @@ class SQLStore(Store):
         for i, t in enumerate(stamped):
             firsts.setdefault(t.message_id, i)
         fresh = [t for i, t in enumerate(stamped) if firsts[t.message_id] == i]
+        creatable = {n.trail.project_id for n in items if n.create_project and n.trail.project_id}
         if self._fast is not None:
-            new_projects = {t.project_id for t in fresh if t.project_id} - self._known_projects
+            new_projects = {t.project_id for t in fresh if t.project_id in creatable}
             inserted, existing = self._fast.insert(
-                fresh, sorted(new_projects), now, lambda ins: set(firsts) - ins
+                fresh,
+                sorted(new_projects - self._known_projects),
+                now,
+                lambda ins: set(firsts) - ins,
             )
         else:
-            inserted, existing = self._write_batch(fresh, set(firsts), now)
+            inserted, existing = self._write_batch(fresh, set(firsts), now, creatable)
         self._known_projects.update(t.project_id for t in fresh if t.project_id)
         return _outcomes(items, stamped, firsts, inserted, existing)
 
@@ -200,17 +236,25 @@ class SQLStore(Store):
         project_id: str | None = None,
         *,
         trusted: bool = False,
+        create_project: bool = True,
     ) -> list[StoreOutcome | AuditTrailError]:
         """``Store.store_many``. On PostgreSQL, larger batches stream into the database (COPY)
         while they are validated, so validation and ingestion overlap."""
-        if self._fast is None or (isinstance(trails, Sized) and len(trails) < _STREAM_MIN):
-            return super().store_many(trails, project_id, trusted=trusted)
+        small = isinstance(trails, Sized) and len(trails) < _STREAM_MIN
+        # COPY creates the projects it does not know: only when that is allowed, or known.
+        may_copy = create_project or (project_id is not None and project_id in self._known_projects)
+        if self._fast is None or small or not may_copy:
+            return super().store_many(
+                trails, project_id, trusted=trusted, create_project=create_project
+            )
         prepared: list[NewTrail | AuditTrailError] = []
 
         def valid() -> Iterator[NewTrail]:
             for t in trails:  # validated exactly as Store.store_many does
                 try:
-                    new = self.prepare(t, project_id, trusted=trusted)
+                    new = self.prepare(
+                        t, project_id, trusted=trusted, create_project=create_project
+                    )
                 except ValidationError as e:
                     prepared.append(e)
                     continue
@@ -257,12 +301,13 @@ class SQLStore(Store):
         return _outcomes(items, stamped, firsts, {t.message_id for t in written}, {})
 
     def _write_batch(
-        self, fresh: list[AuditTrail], message_ids: set[str], now: datetime
+        self, fresh: list[AuditTrail], message_ids: set[str], now: datetime, creatable: set[str]
     ) -> tuple[set[str], dict[str, AuditTrail]]:
-        """Insert ``fresh`` (distinct message ids) with their rollups; the message ids inserted
-        and the stored trails of the other ``message_ids`` (SQLAlchemy Core path)."""
+        """Insert ``fresh`` (distinct message ids) with their rollups, creating the missing
+        projects among ``creatable``; the message ids inserted and the stored trails of the
+        other ``message_ids`` (SQLAlchemy Core path)."""
         with self._write() as conn:
-            self._ensure_projects(conn, {t.project_id for t in fresh if t.project_id}, now)
+            self._ensure_projects(conn, {str(t.project_id) for t in fresh} & creatable, now)
             stmt = (
                 dialects.insert(self.dialect, audit_trails)
                 .on_conflict_do_nothing(index_elements=["message_id"])
