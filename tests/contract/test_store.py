@@ -152,6 +152,32 @@ def test_store_creates_unknown_project_implicitly(store: Store) -> None:
     assert project is not None and project.name == "brand-new"
 
 
+@pytest.mark.parametrize("many", [False, True, "stream"])
+def test_writes_that_may_not_create_their_project_fail_once_it_is_gone(
+    store: Store, many: bool | str
+) -> None:
+    """A project key's writes: a deleted project stays deleted (issue 11, row 4)."""
+    store.create_project("kept")
+    store.store(trail("warm"), project_id="gone")  # known to this store, then deleted
+    store.delete_project("gone")
+    n = 40 if many == "stream" else 2  # 40: PostgreSQL's COPY path
+    batch = [trail(f"t{i}") for i in range(n)]
+    if many:
+        results = store.store_many(batch, "gone", create_project=False)
+        assert all(isinstance(r, NotFoundError) for r in results), results
+    else:
+        with pytest.raises(NotFoundError):
+            store.store(batch[0], project_id="gone", create_project=False)
+    assert store.get_project("gone") is None
+    assert store.get("t0") is None
+    # the project that exists takes them, and the default still creates implicitly
+    assert store.store(trail("k1"), project_id="kept", create_project=False).project_id == "kept"
+    store.create_placeholder("ph", "m", 1, "gone2")
+    assert store.get_project("gone2") is not None
+    with pytest.raises(NotFoundError):
+        store.create_placeholder("ph2", "m", 1, "gone3", create_project=False)
+
+
 # -- update ---------------------------------------------------------------------------------
 
 

@@ -157,6 +157,29 @@ def test_stream_breaking_midway_ends_with_an_error_event_and_a_failed_trail(
 
 
 @pytest.mark.parametrize(
+    ("provider", "model"), [("anthropic", "claude-3-7-sonnet-20250219"), ("openai", "gpt-4o")]
+)
+def test_the_stream_tells_the_client_the_status_the_trail_got(
+    make_chat: Callable[..., Chat], provider: str, model: str
+) -> None:
+    """An upstream that reports absurd usage: the trail is failed, and the stream says so."""
+    chat = make_chat(provider=provider, model=model)
+    r, events = chat.events(
+        {
+            "messages": [{"role": "user", "content": "[scenario:bad-usage]"}],
+            "contextLayers": 0,
+            "messageId": "c-u",
+        }
+    )
+    assert r.status_code == 200
+    t = chat.store.get("c-u")
+    assert t is not None and t.status == "failed"
+    last_event, data = events[-1]
+    assert last_event == "error" and data["status"] == "failed" and data["messageId"] == "c-u"
+    assert not any(e == "done" for e, _ in events)
+
+
+@pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"contextLayers": 1}, "messages"),
