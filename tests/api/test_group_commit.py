@@ -64,3 +64,23 @@ def test_group_commit_off_still_works(sqlite_url: str) -> None:
         assert api.post("p1", trail(), key).status_code == 201
         assert api.post("p1", trail(), key).status_code == 200
         assert _batches()[0] == count0
+
+
+def test_a_post_names_every_bad_field_with_or_without_group_commit(sqlite_url: str) -> None:
+    """Issue 12: group commit checked ``projectId`` itself and named only that field."""
+    body = trail("many-bad", projectId="someone-else", model="", contextLayers=-1)
+    fields = []
+    for group_commit in (True, False):
+        with contextmanager(make_api)(sqlite_url, group_commit=group_commit) as api:
+            key = api.project(f"gc{int(group_commit)}")
+            r = api.post(f"gc{int(group_commit)}", body, key)
+            assert r.status_code == 422, r.text
+            fields.append(sorted(e["field"] for e in r.json()["errors"]))
+            batch = api.client.post(
+                f"/api/projects/gc{int(group_commit)}/audit-trails/batch",
+                json={"items": [body]},
+                headers=key,
+            )
+            fields.append(sorted(e["field"] for e in batch.json()["items"][0]["problem"]["errors"]))
+    assert fields[0] == ["contextLayers", "model", "projectId"]
+    assert all(f == fields[0] for f in fields), fields

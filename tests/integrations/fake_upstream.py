@@ -84,6 +84,9 @@ def _sse(events: list[tuple[str | None, Any]], *, cut_after: int | None = None) 
             text = data if isinstance(data, str) else json.dumps(data)
             head = f"event: {name}\n" if name else ""
             yield f"{head}data: {text}\n\n".encode()
+        if cut_after is not None and cut_after >= len(events):  # drop after the last event
+            await asyncio.sleep(0.01)
+            raise CutStream("dropping the connection after the last event")
 
     return StreamingResponse(gen(), media_type="text/event-stream")
 
@@ -213,10 +216,27 @@ def make_app(state: Upstream) -> Starlette:
             {"type": "response.output_item.done", "output_index": 1, "item": message_item},
             {"type": "response.completed", "response": response},
         ]
+        cut = 6 if scenario == "cut" else None
+        if scenario == "stream-error":  # an error event, then the connection drops
+            steps[6] = {
+                "type": "error",
+                "code": "overloaded",
+                "message": "Overloaded",
+                "param": None,
+            }
+            cut = 7
+        elif scenario == "stream-failed":  # the response fails, then the connection drops
+            failed = {
+                **response,
+                "status": "failed",
+                "error": {"code": "server_error", "message": "The model crashed"},
+            }
+            steps[-1] = {"type": "response.failed", "response": failed}
+            cut = len(steps)
         events: list[tuple[str | None, Any]] = [
             (step["type"], {**step, "sequence_number": i}) for i, step in enumerate(steps)
         ]
-        return _sse(events, cut_after=6 if scenario == "cut" else None)
+        return _sse(events, cut_after=cut)
 
     async def messages(request: Request) -> Response:
         body, scenario = await read(request)
