@@ -64,3 +64,15 @@ class AuthError(AuditTrailError):
 
 class ForbiddenError(AuditTrailError):
     """A valid key was used on something it does not reach."""
+
+
+class MalformedJSONError(AuditTrailError):
+    """A request body is not valid JSON (HTTP only: 400)."""
+
+
+class BodyTooLargeError(AuditTrailError):
+    """A request body exceeds ``AUDIT_TRAIL_MAX_BODY_BYTES`` (HTTP only: 413)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"request body exceeds {limit} bytes")

@@ -23,6 +23,8 @@ MAX_METADATA_KEYS = 64
 MAX_METADATA_KEY = 128
 MAX_METADATA_STRING = 4_096
 MAX_METADATA_INT = 2**63 - 1
+MAX_RETENTION_DAYS = 36_500
+MAX_BATCH = 1_000  # trails per batch, and items per page of a listing
 MIN_YEAR, MAX_YEAR = 1970, 9999
 PROJECT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -101,6 +103,12 @@ def message_id(errs: Errors, field: str, v: object) -> str | None:
         errs.add(field, f"{s!r} is reserved (…/audit-trails/{s} is another route)")
         return None
     return s
+
+
+def could_be_message_id(v: object) -> bool:
+    """Whether a stored trail could have this messageId (reserved ids included: trails stored
+    before the reservation stay readable). Others need no look-up at all."""
+    return text(Errors(), "messageId", v, max_len=MAX_MESSAGE_ID) is not None
 
 
 def project_id(errs: Errors, field: str, v: object) -> str | None:

@@ -18,7 +18,7 @@ from llmtrail.config import Settings, load_settings
 from llmtrail.logs import add_secret
 from llmtrail.metrics import BACKEND_INFO
 from llmtrail.server import problems
-from llmtrail.server.body import WireJSONResponse, set_store_threads
+from llmtrail.server.body import WireJSONResponse
 from llmtrail.server.fast_reads import FastTrailReads
 from llmtrail.server.group_commit import GroupCommit
 from llmtrail.server.middleware import (
@@ -28,6 +28,7 @@ from llmtrail.server.middleware import (
 )
 from llmtrail.server.routes import include_all
 from llmtrail.server.schemas import PROBLEM_CONTENT
+from llmtrail.server.threads import set_store_threads
 from llmtrail.store import Store, open_store
 
 log = logging.getLogger("llmtrail.server")

@@ -6,7 +6,7 @@ Unknown, missing or revoked key → 401; a valid key of another project → 403.
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,8 +15,9 @@ from llmtrail.config import Settings
 from llmtrail.errors import AuthError, ForbiddenError, ValidationError
 from llmtrail.keys import hash_secret, same_key
 from llmtrail.model import ApiKey, rules
-from llmtrail.server.body import call, store_of
+from llmtrail.server.body import store_of
 from llmtrail.server.epoch import SharedEpoch
+from llmtrail.server.threads import call
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -77,6 +78,23 @@ def key_cache(request: Request) -> KeyCache:
     return cache
 
 
+#: who a bearer key is: the admin, or one project's active key
+Principal = ApiKey | Literal["admin"]
+
+
+def known_principal(settings: Settings, cache: KeyCache | None, secret: str) -> Principal | None:
+    """Who ``secret`` is, when that is known without asking the store: the admin key, or a
+    key in the cache. None means: unknown here (``lookup`` asks the store)."""
+    if settings.admin_key is not None and same_key(secret, settings.admin_key):
+        return "admin"
+    return cache.get(hash_secret(secret)) if cache is not None else None
+
+
+def reaches(principal: Principal, project_id: str) -> bool:
+    """Whether ``principal`` may act on ``project_id`` (the admin reaches every project)."""
+    return principal == "admin" or principal.project_id == project_id
+
+
 async def lookup(request: Request, secret: str) -> ApiKey | None:
     """The active project key with this secret, or None (cached briefly)."""
     cache = key_cache(request)
@@ -132,14 +150,15 @@ async def require_project_access(
 ) -> str:
     """Dependency: the admin key or an active key of ``projectId``; returns the project id."""
     secret = _secret(creds)
-    if is_admin(request, secret):
+    settings: Settings = request.app.state.settings
+    who = known_principal(settings, key_cache(request), secret) or await lookup(request, secret)
+    if who is None:
+        raise AuthError("unknown or revoked key")
+    if not reaches(who, project_id):
+        raise ForbiddenError("this key does not reach that project")
+    if who == "admin":
         request.state.admin = True
         return checked_project_id(project_id)
-    key = await lookup(request, secret)
-    if key is None:
-        raise AuthError("unknown or revoked key")
-    if key.project_id != project_id:
-        raise ForbiddenError("this key does not reach that project")
     return project_id
 
 

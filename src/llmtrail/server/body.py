@@ -1,4 +1,4 @@
-"""Request bodies and responses: exact-decimal JSON in and out, store calls off the loop.
+"""Request bodies and responses: exact-decimal JSON in and out.
 
 Request JSON is parsed with ``llmtrail.model.wire.loads`` (exact Decimals, NaN/Infinity
 rejected), never with pydantic models, which would turn money into floats; validation is
@@ -7,26 +7,16 @@ done once, by ``llmtrail.model``, inside the store.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import functools
-import logging
-import threading
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import simplejson
 from fastapi import Request
 from starlette.responses import JSONResponse
 
-from llmtrail.errors import AuditTrailError, FieldError, UnavailableError, ValidationError
-from llmtrail.metrics import STORE_ERRORS
+from llmtrail.errors import FieldError, MalformedJSONError, ValidationError
 from llmtrail.model.wire import DuplicateKeyError, dumps, loads
-from llmtrail.server.problems import MalformedJSONError
 from llmtrail.store import Store
-
-log = logging.getLogger("llmtrail.server")
-T = TypeVar("T")
 
 
 class WireJSONResponse(JSONResponse):
@@ -103,49 +93,3 @@ def store_of(request: Request) -> Store:
     """The store this app serves."""
     store: Store = request.app.state.store
     return store
-
-
-_threads = 4
-_executor: concurrent.futures.ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
-
-
-def set_store_threads(n: int) -> None:
-    """How many store calls may run at once (threads); more only queue for connections."""
-    global _threads, _executor
-    with _executor_lock:
-        _threads = n
-        old, _executor = _executor, None
-    if old is not None:
-        old.shutdown(wait=False)
-
-
-def _store_executor() -> concurrent.futures.ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = concurrent.futures.ThreadPoolExecutor(_threads, "llmtrail-store")
-        return _executor
-
-
-async def in_store_thread(fn: Callable[..., T], *args: Any) -> T:
-    """Run a blocking store call in one of ``store_threads`` worker threads (a plain executor:
-    a third of the cost of ``anyio.to_thread`` per call), without error accounting."""
-    return await asyncio.get_running_loop().run_in_executor(_store_executor(), fn, *args)
-
-
-async def call(store: Store, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking store call in a worker thread (at most ``store_threads`` at once, so
-    threads do not fight over the GIL and the connection pool); count the failures that are
-    not the caller's fault (the database being down)."""
-    try:
-        return await in_store_thread(functools.partial(fn, *args, **kwargs))
-    except UnavailableError as e:
-        STORE_ERRORS.labels(store.backend, type(e).__name__).inc()
-        log.warning("store unavailable: %s", e)
-        raise
-    except AuditTrailError:
-        raise
-    except Exception as e:
-        STORE_ERRORS.labels(store.backend, type(e).__name__).inc()
-        raise

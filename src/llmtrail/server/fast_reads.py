@@ -21,15 +21,13 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from llmtrail.config import Settings
-from llmtrail.keys import hash_secret, same_key
 from llmtrail.model import AuditTrail, rules, trail_to_wire
-from llmtrail.server.auth import KeyCache
-from llmtrail.server.body import WireJSONResponse, in_store_thread
-from llmtrail.server.routes.trails import TRAIL_PATH
+from llmtrail.server.auth import KeyCache, known_principal, reaches
+from llmtrail.server.body import WireJSONResponse
+from llmtrail.server.routes.trails import TRAIL_PATH, read_own
+from llmtrail.server.threads import in_store_thread
 
-_PATH = re.compile(r"/api/projects/([A-Za-z0-9_-]{1,64})/audit-trails/(.+)")
-_NOT_IDS = frozenset({"export"})  # other routes under /audit-trails/ (they come first)
+_PATH = re.compile(rf"/api/projects/({rules.PROJECT_ID_RE.pattern})/audit-trails/(.+)")
 
 
 class FastTrailReads:
@@ -63,32 +61,27 @@ class FastTrailReads:
     async def _ordinary_read(
         self, scope: Scope, project_id: str, message_id: str
     ) -> AuditTrail | None:
-        """The trail, when this is an ordinary successful read; else None (the app answers)."""
+        """The trail, when this is an ordinary successful read; else None (the app answers).
+
+        The same rules as the route, from the same functions: ``known_principal`` and
+        ``reaches`` (auth, without I/O: only keys already cached), ``rules.could_be_message_id`` and
+        ``read_own`` (the route's own read)."""
         state = self.fastapi.state
         store = state.store
-        cache: KeyCache | None = getattr(state, "key_cache", None)
-        if self.route is None or store is None or message_id in _NOT_IDS:
+        if self.route is None or store is None or message_id in rules.RESERVED_MESSAGE_IDS:
             return None
         secret = _bearer(scope)
-        if secret is None or not self._allowed(secret, project_id, state.settings, cache):
-            return None
-        errs = rules.Errors()
-        if rules.text(errs, "messageId", message_id, max_len=rules.MAX_MESSAGE_ID) is None:
+        cache: KeyCache | None = getattr(state, "key_cache", None)
+        who = None if secret is None else known_principal(state.settings, cache, secret)
+        if who is None or not reaches(who, project_id) or not rules.could_be_message_id(message_id):
             return None
         try:
-            trail: AuditTrail | None = await in_store_thread(store.get, message_id)
+            trail: AuditTrail | None = await in_store_thread(
+                read_own, store, project_id, message_id
+            )
         except Exception:
             return None  # the app answers (and maps the error) the usual way
-        if trail is None or trail.project_id != project_id:
-            return None
         return trail
-
-    @staticmethod
-    def _allowed(secret: str, project_id: str, settings: Settings, cache: KeyCache | None) -> bool:
-        if settings.admin_key is not None and same_key(secret, settings.admin_key):
-            return True
-        key = cache.get(hash_secret(secret)) if cache is not None else None
-        return key is not None and key.project_id == project_id
 
 
 def _bearer(scope: Scope) -> str | None:

@@ -10,9 +10,10 @@ from urllib.parse import urlsplit, urlunsplit
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from llmtrail.errors import BodyTooLargeError
 from llmtrail.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from llmtrail.model.wire import dumps
-from llmtrail.server.problems import BodyTooLargeError, problem_body
+from llmtrail.server.problems import problem_body
 
 log = structlog.stdlib.get_logger("llmtrail.server.access")
 _access = logging.getLogger("llmtrail.server.access")

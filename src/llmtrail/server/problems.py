@@ -16,9 +16,11 @@ from starlette.responses import Response
 from llmtrail.errors import (
     AuditTrailError,
     AuthError,
+    BodyTooLargeError,
     ConflictError,
     FieldError,
     ForbiddenError,
+    MalformedJSONError,
     NotFoundError,
     SchemaOutdatedError,
     UnavailableError,
@@ -40,20 +42,10 @@ ERROR_TABLE: tuple[tuple[type[AuditTrailError], int, str, str], ...] = (
     (ForbiddenError, 403, "forbidden", "Forbidden"),
     (SchemaOutdatedError, 503, "schema-outdated", "Database schema is outdated"),
     (UnavailableError, 503, "unavailable", "Service unavailable"),
+    (MalformedJSONError, 400, "malformed-json", "Malformed JSON"),
+    (BodyTooLargeError, 413, "body-too-large", "Payload Too Large"),
 )
 RETRY_AFTER_SECONDS = 5
-
-
-class MalformedJSONError(Exception):
-    """The request body is not valid JSON (→ 400)."""
-
-
-class BodyTooLargeError(Exception):
-    """The request body exceeds ``max_body_bytes`` (→ 413)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        super().__init__(f"request body exceeds {limit} bytes")
 
 
 def status_of(error: AuditTrailError) -> tuple[int, str, str]:

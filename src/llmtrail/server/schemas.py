@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmtrail.model import rules
+
 MetadataValue = str | int | float | bool
 Money = float | str
 StatusName = Literal["pending", "completed", "failed"]
@@ -22,8 +24,8 @@ class _Doc(BaseModel):
 
 
 class TokensIn(_Doc):
-    prompt: int = Field(0, ge=0, le=1_000_000_000)
-    completion: int = Field(0, ge=0, le=1_000_000_000)
+    prompt: int = Field(0, ge=0, le=rules.MAX_TOKENS)
+    completion: int = Field(0, ge=0, le=rules.MAX_TOKENS)
     total: int | None = Field(None, ge=0, description="prompt + completion (the default)")
     cacheRead: int | None = Field(None, ge=0, description="part of prompt")
     cacheWrite: int | None = Field(None, ge=0, description="part of prompt")
@@ -39,30 +41,30 @@ class CostIn(_Doc):
 class TrailIn(_Doc):
     """A trail to record (camelCase, SPEC §1)."""
 
-    messageId: str = Field(min_length=1, max_length=255)
-    model: str = Field(min_length=1, max_length=200)
+    messageId: str = Field(min_length=1, max_length=rules.MAX_MESSAGE_ID)
+    model: str = Field(min_length=1, max_length=rules.MAX_MODEL)
     projectId: str | None = Field(None, description="if sent, must match the path")
     timestamp: datetime | None = Field(None, description="RFC 3339 with an offset; default now")
-    reasoning: list[str] | None = Field(None, max_length=1000)
-    contextLayers: int = Field(0, ge=0, le=10_000)
+    reasoning: list[str] | None = Field(None, max_length=rules.MAX_REASONING_ITEMS)
+    contextLayers: int = Field(0, ge=0, le=rules.MAX_CONTEXT_LAYERS)
     tokens: TokensIn | None = None
     cost: CostIn | None = Field(None, description="omit to have it priced from tokens")
     status: StatusName = "completed"
-    metadata: dict[str, MetadataValue] | None = Field(None, max_length=64)
+    metadata: dict[str, MetadataValue] | None = Field(None, max_length=rules.MAX_METADATA_KEYS)
 
 
 class TrailPatch(_Doc):
     """A partial update: only the fields sent change."""
 
-    reasoning: list[str] | None = Field(None, max_length=1000)
+    reasoning: list[str] | None = Field(None, max_length=rules.MAX_REASONING_ITEMS)
     tokens: TokensIn | None = None
     cost: CostIn | None = None
     status: StatusName | None = None
-    metadata: dict[str, MetadataValue] | None = Field(None, max_length=64)
+    metadata: dict[str, MetadataValue] | None = Field(None, max_length=rules.MAX_METADATA_KEYS)
 
 
 class BatchIn(_Doc):
-    items: list[TrailIn] = Field(max_length=1000)
+    items: list[TrailIn] = Field(max_length=rules.MAX_BATCH)
 
 
 class TokensOut(BaseModel):
@@ -131,9 +133,11 @@ class BatchOut(BaseModel):
 
 
 class ProjectIn(_Doc):
-    id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="default: generated")
+    id: str | None = Field(
+        None, pattern=f"^{rules.PROJECT_ID_RE.pattern}$", description="default: generated"
+    )
     name: str | None = Field(None, min_length=1, max_length=200)
-    retentionDays: int | None = Field(None, ge=0, le=36_500)
+    retentionDays: int | None = Field(None, ge=0, le=rules.MAX_RETENTION_DAYS)
 
 
 class ProjectOut(BaseModel):

@@ -140,14 +140,14 @@ class Store(abc.ABC):
 
     def get(self, message_id: str) -> AuditTrail | None:
         """The trail with this message id, or None."""
-        if not _storable_id(message_id):
+        if not rules.could_be_message_id(message_id):
             return None  # no trail can have it (and a database would refuse e.g. a NUL)
         return self._get(message_id)
 
     def update(self, message_id: str, **fields: Any) -> AuditTrail:
         """Partially update a trail (reasoning, tokens, cost, status, metadata)."""
         upd = parse_update(fields)
-        if not _storable_id(message_id):
+        if not rules.could_be_message_id(message_id):
             raise NotFoundError(f"no audit trail with messageId {message_id!r}")
         return self._update(
             message_id,
@@ -160,7 +160,7 @@ class Store(abc.ABC):
     ) -> AuditTrail:
         """``update`` restricted to one project (a trail of another project is not found)."""
         upd = parse_update(fields)
-        if not _storable_id(message_id):
+        if not rules.could_be_message_id(message_id):
             raise NotFoundError(f"no audit trail with messageId {message_id!r}")
         return self._update(
             message_id,
@@ -176,7 +176,7 @@ class Store(abc.ABC):
         if (
             isinstance(days, bool)
             or not isinstance(days, int | float)
-            or not 0 <= days <= 36_500  # also rejects NaN
+            or not 0 <= days <= rules.MAX_RETENTION_DAYS  # also rejects NaN
         ):
             raise ValidationError("must be a number of days between 0 and 36500", field="days")
         if dry_run:
@@ -212,7 +212,9 @@ class Store(abc.ABC):
         pid = rules.project_id(errs, "id", id)
         clean_name = rules.text(errs, "name", name if name is not None else id, max_len=200)
         if retention_days is not None:
-            retention_days = rules.integer(errs, "retentionDays", retention_days, lo=0, hi=36_500)
+            retention_days = rules.integer(
+                errs, "retentionDays", retention_days, lo=0, hi=rules.MAX_RETENTION_DAYS
+            )
         if errs:
             raise ValidationError(errs.items)
         assert pid is not None and clean_name is not None
@@ -363,11 +365,3 @@ def check_filter(f: TrailFilter) -> None:
             rules.timestamp(errs, name, value)
     if errs:
         raise ValidationError(errs.items)
-
-
-def _storable_id(message_id: object) -> bool:
-    """Whether a stored trail could have this messageId (else no lookup is needed)."""
-    return (
-        rules.text(rules.Errors(), "messageId", message_id, max_len=rules.MAX_MESSAGE_ID)
-        is not None
-    )

@@ -45,7 +45,9 @@ def _record(data: object, n: int, now: datetime) -> Record:
         name = rules.text(errs, f"line {n}: project.name", _get(p, "name"), max_len=200)
         days = _get(p, "retentionDays")
         if days is not None:
-            days = rules.integer(errs, f"line {n}: project.retentionDays", days, lo=0, hi=36_500)
+            days = rules.integer(
+                errs, f"line {n}: project.retentionDays", days, lo=0, hi=rules.MAX_RETENTION_DAYS
+            )
         created = _get(p, "createdAt")
         if created is not None:
             created = rules.timestamp(errs, f"line {n}: project.createdAt", created)

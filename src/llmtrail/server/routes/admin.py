@@ -11,10 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from llmtrail.errors import FieldError, ValidationError
+from llmtrail.model import rules
 from llmtrail.retention import run_cleanup
 from llmtrail.server.auth import Admin
-from llmtrail.server.body import WireJSONResponse, call, read_object, store_of
+from llmtrail.server.body import WireJSONResponse, read_object, store_of
 from llmtrail.server.schemas import body_doc, problems
+from llmtrail.server.threads import call
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -26,7 +28,7 @@ class CleanupIn(BaseModel):
     days: float | None = Field(
         None,
         ge=0,
-        le=36_500,
+        le=rules.MAX_RETENTION_DAYS,
         description="Delete trails older than this many days (default: the retention).",
     )
     dryRun: bool = Field(False, description="Only count what would be deleted.")
@@ -49,7 +51,7 @@ def _days(value: Any) -> float | None:
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or (isinstance(value, float) and not math.isfinite(value))
-        or not 0 <= value <= 36_500
+        or not 0 <= value <= rules.MAX_RETENTION_DAYS
     ):
         raise ValidationError("must be a number of days between 0 and 36500", field="days")
     return value

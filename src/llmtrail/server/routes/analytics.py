@@ -11,8 +11,9 @@ from starlette.responses import Response
 
 from llmtrail.analytics import MAX_DAYS
 from llmtrail.server.auth import ProjectAccess
-from llmtrail.server.body import WireJSONResponse, call, store_of
+from llmtrail.server.body import WireJSONResponse, store_of
 from llmtrail.server.schemas import TrailOut, problems
+from llmtrail.server.threads import call
 
 router = APIRouter(tags=["analytics"])
 

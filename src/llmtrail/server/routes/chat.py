@@ -38,9 +38,10 @@ from llmtrail.integrations.anthropic import MessageAccumulator
 from llmtrail.integrations.openai import ChatAccumulator
 from llmtrail.model import rules
 from llmtrail.server.auth import ProjectAccess, may_create_project
-from llmtrail.server.body import call, read_object, store_of
+from llmtrail.server.body import read_object, store_of
 from llmtrail.server.problems import problem_response
 from llmtrail.server.schemas import inline_schema, problems
+from llmtrail.server.threads import call
 
 router = APIRouter(prefix="/api/projects/{projectId}/assessment", tags=["assessment"])
 

@@ -17,9 +17,10 @@ from starlette.responses import Response, StreamingResponse
 
 from llmtrail.model import AuditTrail, Page, TrailFilter
 from llmtrail.model.wire import dumps, trail_to_wire
-from llmtrail.server.body import call, store_of
+from llmtrail.server.body import store_of
 from llmtrail.server.query import Filter
 from llmtrail.server.schemas import problems
+from llmtrail.server.threads import call
 from llmtrail.store import Store
 
 router = APIRouter(prefix="/api/projects/{projectId}/audit-trails", tags=["audit trails"])

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from llmtrail.server.body import WireJSONResponse, call, store_of
+from llmtrail.server.body import WireJSONResponse, store_of
 from llmtrail.server.schemas import Health, problems
+from llmtrail.server.threads import call
 
 router = APIRouter(tags=["health"])
 

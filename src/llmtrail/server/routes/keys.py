@@ -9,8 +9,9 @@ from llmtrail.errors import NotFoundError
 from llmtrail.model import rules
 from llmtrail.model.wire import key_to_wire
 from llmtrail.server.auth import AdminProject, key_cache
-from llmtrail.server.body import WireJSONResponse, call, store_of
+from llmtrail.server.body import WireJSONResponse, store_of
 from llmtrail.server.schemas import KeyCreated, KeyList, problems
+from llmtrail.server.threads import call
 
 router = APIRouter(prefix="/api/projects/{projectId}/keys", tags=["keys"])
 

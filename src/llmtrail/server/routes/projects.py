@@ -11,8 +11,9 @@ from llmtrail.errors import FieldError, ValidationError
 from llmtrail.ids import uuid7
 from llmtrail.model.wire import project_to_wire
 from llmtrail.server.auth import Admin, AdminProject, ProjectAccess, key_cache
-from llmtrail.server.body import WireJSONResponse, call, read_object, store_of
+from llmtrail.server.body import WireJSONResponse, read_object, store_of
 from llmtrail.server.schemas import ProjectIn, ProjectList, ProjectOut, body_doc, problems
+from llmtrail.server.threads import call
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 _FIELDS = ("id", "name", "retentionDays")

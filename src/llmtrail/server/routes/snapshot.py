@@ -19,8 +19,9 @@ from llmtrail.errors import AuditTrailError
 from llmtrail.model import Project, TrailFilter
 from llmtrail.model.wire import dumps, key_to_wire, project_to_wire, trail_to_wire
 from llmtrail.server.auth import Admin
-from llmtrail.server.body import call, store_of
+from llmtrail.server.body import store_of
 from llmtrail.server.schemas import problems
+from llmtrail.server.threads import call
 from llmtrail.store import Store
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])

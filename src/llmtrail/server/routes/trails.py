@@ -14,7 +14,7 @@ from llmtrail.metrics import TRAILS_STORED
 from llmtrail.model import AuditTrail, StoreOutcome, rules
 from llmtrail.model.wire import trail_to_wire
 from llmtrail.server.auth import ProjectAccess, may_create_project
-from llmtrail.server.body import WireJSONResponse, call, read_object, store_of
+from llmtrail.server.body import WireJSONResponse, read_object, store_of
 from llmtrail.server.group_commit import GroupCommit
 from llmtrail.server.problems import problem_body, status_of
 from llmtrail.server.query import Filter
@@ -28,11 +28,12 @@ from llmtrail.server.schemas import (
     body_doc,
     problems,
 )
+from llmtrail.server.threads import call
 from llmtrail.store import Store
 
 router = APIRouter(prefix="/api/projects/{projectId}/audit-trails", tags=["audit trails"])
 log = structlog.stdlib.get_logger("llmtrail.server.trails")
-MAX_BATCH = 1_000
+MAX_BATCH = rules.MAX_BATCH
 MessageId = Annotated[
     str,
     Path(alias="messageId", description="The trail's messageId (percent-encoded; may hold '/')."),
@@ -162,10 +163,16 @@ def checked_message_id(message_id: str) -> str:
     return message_id
 
 
+def read_own(store: Store, project_id: str, message_id: str) -> AuditTrail | None:
+    """The trail with this messageId if it belongs to ``project_id``, else None (blocking)."""
+    trail = store.get(message_id)
+    return trail if trail is not None and trail.project_id == project_id else None
+
+
 async def _own(store: Store, project_id: str, message_id: str) -> AuditTrail:
     checked_message_id(message_id)
-    trail = await call(store, store.get, message_id)
-    if trail is None or trail.project_id != project_id:
+    trail = await call(store, read_own, store, project_id, message_id)
+    if trail is None:
         raise NotFoundError(f"no audit trail with messageId {message_id!r} in this project")
     return trail
 
