@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # concurrent inserts keep their latency (0 = purge flat out, e.g. in a maintenance window).
     cleanup_pause_ratio: float = Field(6.0, ge=0, le=100)
     auto_migrate: bool = True
+    #: PostgreSQL behind a transaction-mode pooler (PgBouncer, Supabase/Neon poolers, RDS
+    #: Proxy): ``transaction`` turns prepared statements off; ``auto`` assumes one on ports
+    #: 6432/6543 or a host name containing "pooler"; ``none`` never
+    pooler: Literal["auto", "none", "transaction"] = "auto"
     admin_key: str | None = None
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     #: the request line plus headers of one request, in bytes (over it: 431)

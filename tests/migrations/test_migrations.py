@@ -131,3 +131,29 @@ def test_cli_backup_and_migrate(empty_url: str, tmp_path: Path) -> None:
             ["pg_restore", "--list", str(files[-1])], capture_output=True, text=True, check=True
         )
         assert "audit_trails" in listing.stdout
+
+
+def test_the_head_constant_is_alembics_head() -> None:
+    """``open_store`` compares with ``llmtrail.migrations.HEAD`` instead of loading Alembic."""
+    from llmtrail.migrations import HEAD
+    from llmtrail.store.sql.migrate import alembic_head
+
+    assert alembic_head() == HEAD
+
+
+def test_opening_a_current_database_loads_no_migration_machinery(pg_url: str) -> None:
+    """Serverless cold starts: a current schema costs one SELECT, not Alembic (issue 13)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, llmtrail\n"
+        f"s = llmtrail.open_store({pg_url!r})\n"
+        "s.store({'messageId': 'cold', 'model': 'm'}, 'p')\n"
+        "s.close()\n"
+        "print(sorted(m for m in ('alembic', 'fastapi', 'typer', 'uvicorn') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stderr

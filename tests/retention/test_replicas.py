@@ -16,8 +16,8 @@ import pytest
 import llmtrail
 from llmtrail import Store
 from llmtrail.retention import parse_schedule, run_tick
-from llmtrail.store.sql.cleanup import read_state
-from llmtrail.store.sql.dialects import exclusive_lock
+from llmtrail.retention.schedule import tick_record
+from llmtrail.store.sql.cleanup import claim_state, read_state, write_state
 
 WORKER = Path(__file__).with_name("_worker.py")
 
@@ -88,15 +88,32 @@ def test_a_tick_runs_once_then_the_next_tick_runs(store: Store) -> None:
     assert last["deletedCount"] == 2 and last["backend"] == store.backend
 
 
-def test_a_tick_is_skipped_while_another_process_holds_the_lock(store: Store) -> None:
+def test_a_tick_another_process_claimed_is_skipped(store: Store) -> None:
+    """Another replica claimed this tick (it is running it): this one skips, the next runs."""
     seed_old(store, 4)
     tick = datetime(2026, 1, 10, 2, tzinfo=UTC)
-    with exclusive_lock(store.engine, "cleanup") as got:  # type: ignore[attr-defined]
-        assert got
-        assert run_tick(store, tick) is None
+    engine = store.engine  # type: ignore[attr-defined]
+    write_state(engine, "cleanup.tick", {**tick_record(tick), "by": "other"}, datetime.now(UTC))
+    assert run_tick(store, tick) is None
     assert count(store) == 4
-    done = run_tick(store, tick)
+    done = run_tick(store, tick + timedelta(days=1))
     assert done is not None and done.deleted_count == 4
+
+
+def test_a_claimed_tick_holds_no_lock_while_it_runs(store: Store, db_url: str) -> None:
+    """Nothing spans transactions (transaction-mode poolers): a claim is one write."""
+    tick = datetime(2026, 1, 10, 2, tzinfo=UTC)
+    claims = []
+
+    def claim(current: object) -> object:
+        claims.append(current)
+        return tick_record(tick)
+
+    engine = store.engine  # type: ignore[attr-defined]
+    assert claim_state(engine, "test.claim", claim, datetime.now(UTC))
+    assert claims == [{}]
+    assert not claim_state(engine, "test.claim", lambda current: None, datetime.now(UTC))
+    assert read_state(engine, "test.claim") == tick_record(tick)
 
 
 # -- in several processes ------------------------------------------------------------------------

@@ -20,12 +20,13 @@ def migrate(
 ) -> None:
     """Back up the database, then apply pending schema migrations (safe to run twice)."""
     from llmtrail.store.sql.backup import backup as take_backup
-    from llmtrail.store.sql.dialects import make_engine, normalize_url
+    from llmtrail.store.sql.dialects import behind_transaction_pooler, make_engine, normalize_url
     from llmtrail.store.sql.migrate import head_revision, is_current, upgrade
 
     s = settings()
     target = url or s.database_url
-    engine = make_engine(normalize_url(target))
+    sql_url = normalize_url(target)
+    engine = make_engine(sql_url, transaction_pooler=behind_transaction_pooler(sql_url, s.pooler))
     try:
         plain = engine.url.set(drivername=engine.url.get_backend_name())
         safe = plain.render_as_string(hide_password=True)

@@ -6,10 +6,10 @@
 - ``start_scheduler(store, settings)`` starts an APScheduler ``BackgroundScheduler`` firing on
   ``AUDIT_TRAIL_CLEANUP_CRON`` in ``AUDIT_TRAIL_CLEANUP_TZ`` (``off`` disables it).
 - ``run_tick(store, tick)`` is what each tick does. Several server processes sharing one
-  database each fire at the same tick; exactly one cleans up: it must take the ``cleanup``
-  lock without waiting (a PostgreSQL advisory lock; a lock file beside a SQLite database) and
-  find the tick not yet recorded as done in ``store_state`` — so a replica whose clock or
-  start is a little late does not repeat a tick another replica already finished.
+  database each fire at the same tick; exactly one cleans up: the one that claims the tick in
+  ``store_state`` (one transaction with the row locked, no lock held while it runs, so it also
+  works through transaction-mode poolers) — a replica whose clock or start is a little late
+  sees the tick claimed and does not repeat it.
 
 The crontab is the standard five fields (minute hour day-of-month month day-of-week, with
 day-of-week 0 or 7 = Sunday as in cron), or six with seconds first.

@@ -8,8 +8,7 @@ import math
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +21,6 @@ from llmtrail.store.base import Store
 log = logging.getLogger("llmtrail.retention")
 TICK_KEY = "cleanup.tick"
 LAST_RUN_KEY = "cleanup.last_run"
-LOCK_NAME = "cleanup"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,48 +125,34 @@ def sql_store_of(store: Store) -> Any:
 # -- once per tick --------------------------------------------------------------------------------
 
 
-@contextmanager
-def _tick_lock(store: Store) -> Iterator[bool]:
-    sql = sql_store_of(store)
-    if sql is None:  # memory: one process by definition
-        yield True
-        return
-    from llmtrail.store.sql.dialects import exclusive_lock
-
-    with exclusive_lock(sql.engine, LOCK_NAME, wait=False) as got:
-        yield got
-
-
 def run_tick(store: Store, tick: datetime, days: float | None = None) -> CleanupResult | None:
-    """Run the cleanup of the scheduled tick ``tick`` unless another process holds it or has
-    already done it; returns the result, or None when this process skipped the tick.
+    """Run the cleanup of the scheduled tick ``tick`` unless another process has claimed it
+    (running or done); returns the result, or None when this process skipped the tick.
 
-    ``tick`` is an aware datetime in the schedule's zone. Ticks are compared by their local
-    wall time there, so a daily 02:00 that the autumn clock change repeats runs once, as in
-    cron; ticks recorded in another zone are compared as instants.
+    The claim is one transaction on the ``store_state`` row of the last tick (no lock held
+    while the cleanup runs, so it works through transaction-mode poolers): of the replicas
+    reaching a tick together exactly one claims it. ``tick`` is an aware datetime in the
+    schedule's zone. Ticks are compared by their local wall time there, so a daily 02:00 that
+    the autumn clock change repeats runs once, as in cron; ticks recorded in another zone are
+    compared as instants.
     """
     sql = sql_store_of(store)
-    with _tick_lock(store) as got:
-        if not got:
-            metrics.CLEANUP_RUNS.labels("skipped").inc()
-            log.info("cleanup tick %s: another process is running it; skipped", tick.isoformat())
-            return None
-        if sql is not None:
-            from llmtrail.store.sql.cleanup import read_state, write_state
+    if sql is not None:
+        from llmtrail.store.sql.cleanup import claim_state
 
-            done = read_state(sql.engine, TICK_KEY)
-            if isinstance(done, dict) and tick_done(done, tick):
-                metrics.CLEANUP_RUNS.labels("skipped").inc()
-                log.info(
-                    "cleanup tick %s: already done by %s; skipped",
-                    tick.isoformat(),
-                    done.get("by"),
-                )
-                return None
-        result = run_cleanup(store, days, trigger=f"schedule {tick.isoformat()}")
-        if sql is not None:
-            write_state(sql.engine, TICK_KEY, tick_record(tick), datetime.now(UTC))
-        return result
+        seen: list[Any] = []
+
+        def claim(current: Any) -> Any:
+            seen.append(current)
+            covered = isinstance(current, dict) and bool(current) and tick_done(current, tick)
+            return None if covered else tick_record(tick)
+
+        if not claim_state(sql.engine, TICK_KEY, claim, datetime.now(UTC)):
+            metrics.CLEANUP_RUNS.labels("skipped").inc()
+            by = seen[-1].get("by") if seen and isinstance(seen[-1], dict) else None
+            log.info("cleanup tick %s: claimed by %s; skipped", tick.isoformat(), by)
+            return None
+    return run_cleanup(store, days, trigger=f"schedule {tick.isoformat()}")
 
 
 # -- /metrics: the last run, shared by replicas ---------------------------------------------------

@@ -54,11 +54,13 @@ def _open_sql(url: str, s: Settings, common: dict[str, Any], migrate: bool) -> S
     from sqlalchemy import exc
 
     from llmtrail.errors import UnavailableError
-    from llmtrail.store.sql.dialects import make_engine, normalize_url
+    from llmtrail.store.sql.dialects import behind_transaction_pooler, make_engine, normalize_url
     from llmtrail.store.sql.migrate import ensure_schema
     from llmtrail.store.sql.store import SQLStore
 
-    engine = make_engine(normalize_url(url))
+    sql_url = normalize_url(url)
+    pooled = behind_transaction_pooler(sql_url, s.pooler)
+    engine = make_engine(sql_url, transaction_pooler=pooled)
     try:
         ensure_schema(engine, auto_migrate=migrate)
     except exc.OperationalError as e:
@@ -70,6 +72,7 @@ def _open_sql(url: str, s: Settings, common: dict[str, Any], migrate: bool) -> S
         raise
     return SQLStore(
         engine,
+        transaction_pooler=pooled,
         rollup_retention_days=s.rollup_retention_days,
         cleanup_batch_size=s.cleanup_batch_size,
         cleanup_pause_ratio=s.cleanup_pause_ratio,

@@ -244,3 +244,26 @@ def write_state(engine: Engine, key: str, value: Any, now: datetime) -> None:
     )
     with engine.execution_options(**dialects.write_options(dialect)).begin() as conn:
         conn.execute(stmt)
+
+
+def claim_state(
+    engine: Engine, key: str, decide: Callable[[Any], Any | None], now: datetime
+) -> bool:
+    """Atomically replace the value under ``key`` by ``decide(current)``, unless that is None;
+    whether it was replaced. One transaction with the row locked (``FOR UPDATE``; SQLite's
+    write lock), so of processes deciding at once exactly one sees each value. Nothing spans
+    transactions: safe through a transaction-mode connection pooler."""
+    dialect = engine.dialect.name
+    seed = dialects.insert(dialect, store_state).values(key=key, value={}, updated_at=now)
+    with engine.execution_options(**dialects.write_options(dialect)).begin() as conn:
+        conn.execute(seed.on_conflict_do_nothing(index_elements=["key"]))
+        current = select(store_state.c.value).where(store_state.c.key == key)
+        if dialect == "postgresql":
+            current = current.with_for_update()
+        new = decide(conn.execute(current).scalar_one_or_none())
+        if new is None:
+            return False
+        conn.execute(
+            store_state.update().where(store_state.c.key == key).values(value=new, updated_at=now)
+        )
+        return True

@@ -15,7 +15,7 @@ from sqlalchemy import Table, create_engine, event, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 
 from llmtrail.errors import ValidationError
@@ -38,8 +38,25 @@ def normalize_url(url: str) -> URL:
     )
 
 
-def make_engine(url: URL) -> Engine:
-    """An engine with llmtrail's durability and time-out settings for its dialect."""
+#: ports poolers listen on by default: PgBouncer's, Supabase's transaction pooler
+POOLER_PORTS = (6432, 6543)
+
+
+def behind_transaction_pooler(url: URL, setting: str = "auto") -> bool:
+    """Whether connections to ``url`` go through a transaction-mode pooler (see
+    ``AUDIT_TRAIL_POOLER``): then no session state may be assumed across transactions."""
+    if url.get_backend_name() != "postgresql" or setting == "none":
+        return False
+    if setting == "transaction":
+        return True
+    return url.port in POOLER_PORTS or "pooler" in (url.host or "")
+
+
+def make_engine(url: URL, *, transaction_pooler: bool = False) -> Engine:
+    """An engine with llmtrail's durability and time-out settings for its dialect.
+
+    ``transaction_pooler``: psycopg never prepares statements (a statement prepared on one
+    server connection does not exist on the next one the pooler hands out)."""
     if url.get_backend_name() == "sqlite":
         args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
         if url.database in (None, "", ":memory:"):
@@ -57,7 +74,11 @@ def make_engine(url: URL) -> Engine:
         max_overflow=10,
         pool_timeout=10,
         pool_recycle=1800,
-        connect_args={"connect_timeout": 5, "application_name": "llmtrail"},
+        connect_args={
+            "connect_timeout": 5,
+            "application_name": "llmtrail",
+            **({"prepare_threshold": None} if transaction_pooler else {}),
+        },
     )
 
 
@@ -152,45 +173,32 @@ def write_options(dialect: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def exclusive_lock(engine: Engine, name: str, *, wait: bool = True) -> Iterator[bool]:
-    """A lock held across processes: a PostgreSQL advisory lock, or a lock file beside SQLite.
-
-    Yields whether the lock was obtained (always True when ``wait``).
+    """SQLite: a lock file beside the database, held across processes. Yields whether the
+    lock was obtained (always True when ``wait``). PostgreSQL takes its locks inside the
+    transaction that needs them (``lock_in_transaction``): nothing to do here.
     """
-    if engine.dialect.name == "sqlite":
-        path = (engine.url.database or "llmtrail.db") + f".{name}.lock"
-        if engine.url.database in (None, "", ":memory:"):
-            yield True
-            return
-        with open(path, "a+") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        yield True
         return
-    key = _lock_key(name)
-    lock_engine = create_engine(engine.url, poolclass=NullPool, connect_args={"connect_timeout": 5})
-    try:
-        with lock_engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            if wait:
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-                got = True
-            else:
-                got = bool(
-                    conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-                )
-            try:
-                yield got
-            finally:
-                if got:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-    finally:
-        lock_engine.dispose()
+    path = (engine.url.database or "llmtrail.db") + f".{name}.lock"
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def lock_in_transaction(conn: Connection, name: str) -> None:
+    """PostgreSQL: wait for the advisory lock ``name``, held until this transaction ends (no
+    session state, so it works through transaction-mode poolers). SQLite: nothing (its write
+    transactions are exclusive already)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(name)})
 
 
 def _lock_key(name: str) -> int:

@@ -4,35 +4,61 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from sqlalchemy import exc, text
+from sqlalchemy.engine import Connection, Engine
 
 from llmtrail.errors import SchemaOutdatedError
-from llmtrail.store.sql.dialects import exclusive_lock
+from llmtrail.migrations import HEAD
+from llmtrail.store.sql.dialects import exclusive_lock, lock_in_transaction
+
+if TYPE_CHECKING:  # Alembic is imported only to migrate (it costs ~70 ms at every start)
+    from alembic.config import Config
 
 log = logging.getLogger("llmtrail.migrate")
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
 def head_revision() -> str:
+    """The newest revision this llmtrail ships (``llmtrail.migrations.HEAD``)."""
+    return HEAD
+
+
+def alembic_head() -> str:
+    """The head as Alembic computes it from the scripts (what ``HEAD`` must equal)."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
 
 
+def _revision(conn: Connection) -> str | None:
+    """The database's revision: one SELECT of ``alembic_version`` (None when empty)."""
+    try:
+        with conn.begin_nested() if conn.in_transaction() else conn.begin():
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+    except exc.ProgrammingError:  # PostgreSQL: no such table
+        return None
+    except exc.OperationalError as e:  # SQLite: no such table (anything else is real)
+        if "no such table" not in str(e):
+            raise
+        return None
+    return str(row[0]) if row else None
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return _revision(conn)
 
 
 def is_current(engine: Engine) -> bool:
@@ -44,13 +70,18 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
 
     Returns the revision before and after.
     """
-    with exclusive_lock(engine, "migrate"):
-        before = current_revision(engine)
-        cfg = alembic_config()
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-        after = current_revision(engine)
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    cfg = alembic_config()
+    with exclusive_lock(engine, "migrate"), engine.begin() as conn:
+        # PostgreSQL: the lock is the migration transaction's own (transactional DDL), so
+        # concurrent starts queue here and nothing outlives the transaction (poolers).
+        lock_in_transaction(conn, "migrate")
+        before = MigrationContext.configure(conn).get_current_revision()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        after = MigrationContext.configure(conn).get_current_revision()
     if before != after:
         log.info("migrated %s from %s to %s", _safe(engine), before or "empty", after)
     return before, after

@@ -12,9 +12,9 @@ connections kept checked out in autocommit mode (``pg_held.py``):
 - ``insert`` of one trail: one statement inserts it (``ON CONFLICT (message_id) DO NOTHING``)
   and adds it to ``usage_rollups`` in a data-modifying CTE — atomic on its own, so one round
   trip and one commit;
-- batches: binary ``COPY`` straight into the table (``copy_new`` streams rows while the caller
+- batches: text ``COPY`` straight into the table (``copy_new`` streams rows while the caller
   is still validating the next ones) plus one rollup upsert per batch; when a message id
-  already exists, ``COPY`` into a session temp table and ``INSERT … ON CONFLICT DO NOTHING``;
+  already exists, ``COPY`` into a temp table of the transaction and ``INSERT … ON CONFLICT``;
 - ``update``: compute the new trail in Python from the current one, then one statement writes
   it *only if the row is still that version* (same ``xmin`` and ``updated_at``) and applies
   the rollup delta in the same CTE; otherwise re-read and retry (optimistic locking instead
@@ -52,7 +52,6 @@ from llmtrail.store.sql.pg_statements import (
     COPY_INCOMING,
     COPY_TYPES,
     CREATE_INCOMING,
-    INCOMING_FLAG,
     INSERT_FROM_INCOMING,
     INSERT_ONE,
     INSERT_PROJECTS,
@@ -77,8 +76,11 @@ from llmtrail.store.sql.pg_statements import (
 class PgFastPath:
     """Hot-path statements of one PostgreSQL ``SQLStore``, on its engine's connection pool."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, prepare: bool = True) -> None:
         self.engine = engine
+        #: run the hot statements as prepared statements (False behind a transaction-mode
+        #: pooler: a statement prepared on one server connection is unknown on the next)
+        self.prepare = prepare
         self.versions = VersionCache()
         self.held = HeldConnections(engine)
 
@@ -120,7 +122,7 @@ class PgFastPath:
         except psycopg.Error as e:
             raise exc.DBAPIError.instance(None, None, e, psycopg.Error) from e
         try:
-            held.cur.execute(sql, params, prepare=True)
+            held.cur.execute(sql, params, prepare=self.prepare)
             row = held.cur.fetchone()
         except BaseException as e:
             pg = held.pg
@@ -160,21 +162,16 @@ class PgFastPath:
                 return {t.message_id}, {}
             row = self._one(SELECT_ONE, (t.message_id,)) if others(set()) else None
             return set(), {row[1]: values_to_trail(row)} if row is not None else {}
-        with self._conn(autocommit=False) as (pg, info):
-            try:
-                inserted = self._insert_batch(pg, info, trails, new_projects, now)
-                wanted = others(inserted)
-                existing = self._fetch(pg, wanted) if wanted else {}
-                pg.commit()
-            except BaseException:
-                info.pop(INCOMING_FLAG, None)  # its creation may have been rolled back
-                raise
+        with self._conn(autocommit=False) as (pg, _):
+            inserted = self._insert_batch(pg, trails, new_projects, now)
+            wanted = others(inserted)
+            existing = self._fetch(pg, wanted) if wanted else {}
+            pg.commit()
         return inserted, existing
 
     def _insert_batch(
         self,
         pg: psycopg.Connection[Any],
-        info: dict[str, Any],
         trails: Sequence[AuditTrail],
         new_projects: Sequence[str],
         now: datetime,
@@ -194,18 +191,17 @@ class PgFastPath:
         except psycopg.errors.UniqueViolation:
             pg.execute("ROLLBACK TO SAVEPOINT llmtrail_copy")
         else:
-            pg.execute(ROLLUP_ARRAYS, rollup_arrays(trails), prepare=True)
+            pg.execute(ROLLUP_ARRAYS, rollup_arrays(trails), prepare=self.prepare)
             return {t.message_id for t in trails}
-        # Some exist: COPY into a session temp table, then INSERT … ON CONFLICT DO NOTHING.
-        if not info.get(INCOMING_FLAG):
-            pg.execute(CREATE_INCOMING)
-            info[INCOMING_FLAG] = True
+        # Some exist: COPY into a temp table of this transaction (dropped at commit: no session
+        # state, for poolers), then INSERT … ON CONFLICT DO NOTHING.
+        pg.execute(CREATE_INCOMING)
         with pg.cursor() as cur:
             with cur.copy(COPY_INCOMING) as cp:
                 cp.set_types(COPY_TYPES)
                 for t in trails:
                     cp.write_row(copy_values(t))
-            return {r[0] for r in cur.execute(INSERT_FROM_INCOMING, prepare=True)}
+            return {r[0] for r in cur.execute(INSERT_FROM_INCOMING, prepare=self.prepare)}
 
     def copy_new(
         self, trails: Iterable[AuditTrail], known_projects: set[str], now: datetime
@@ -241,7 +237,7 @@ class PgFastPath:
                 if pending is None:
                     break
             if written:
-                pg.execute(ROLLUP_ARRAYS, rollup_arrays(written), prepare=True)
+                pg.execute(ROLLUP_ARRAYS, rollup_arrays(written), prepare=self.prepare)
             pg.commit()
         return written
 
@@ -273,14 +269,14 @@ class PgFastPath:
                     return new
         with self._conn(autocommit=True) as (pg, _):
             while True:
-                row = pg.execute(SELECT_VERSIONED, (message_id,), prepare=True).fetchone()
+                row = pg.execute(SELECT_VERSIONED, (message_id,), prepare=self.prepare).fetchone()
                 old = values_to_trail(row) if row is not None else None
                 new, deltas = compute(old)
                 assert old is not None and row is not None
                 if new == old:
                     return new  # nothing to write (as the Core path)
                 sql, values = _versioned_update(old, row[-1], new, deltas)
-                if self._stored(new, pg.execute(sql, values, prepare=True).fetchone()):
+                if self._stored(new, pg.execute(sql, values, prepare=self.prepare).fetchone()):
                     return new
 
     def _stored(self, new: AuditTrail, row: Any) -> bool:

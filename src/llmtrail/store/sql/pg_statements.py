@@ -35,7 +35,6 @@ _ROLLUP_ON_CONFLICT = "ON CONFLICT (project_id, bucket, model) DO UPDATE SET " +
 # 15-minute UTC buckets, as rows.bucket_of computes them in Python.
 _BUCKET = "date_bin('15 minutes', \"timestamp\", TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 _INCOMING = "llmtrail_incoming"
-INCOMING_FLAG = "llmtrail_incoming_table"
 
 
 def _insert_sql(source: str) -> str:
@@ -73,8 +72,7 @@ WITH ins AS (
 SELECT message_id, version FROM ins"""
 INSERT_FROM_INCOMING = _insert_sql(f"SELECT {_COLS} FROM {_INCOMING}")
 CREATE_INCOMING = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} "
-    "(LIKE audit_trails INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    f"CREATE TEMP TABLE {_INCOMING} (LIKE audit_trails INCLUDING DEFAULTS) ON COMMIT DROP"
 )
 # Text COPY: PostgreSQL ingests it while the rows are still being validated and sent (with
 # FORMAT BINARY it did not start before the end of the data here: no overlap, ~25 ms more per

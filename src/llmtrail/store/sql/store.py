@@ -100,6 +100,7 @@ class SQLStore(Store):
         rollup_retention_days: int = 400,
         cleanup_batch_size: int = 200,
         cleanup_pause_ratio: float = 6.0,
+        transaction_pooler: bool = False,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
@@ -113,7 +114,12 @@ class SQLStore(Store):
         self._writer = engine.execution_options(**dialects.write_options(self.dialect))
         self._known_projects: set[str] = set()
         # PostgreSQL: hot paths (insert, get, update) as prepared statements on psycopg.
-        self._fast = PgFastPath(engine) if self.dialect == "postgresql" else None
+        self.transaction_pooler = transaction_pooler
+        self._fast = (
+            PgFastPath(engine, prepare=not transaction_pooler)
+            if self.dialect == "postgresql"
+            else None
+        )
         self._rollup_upsert: Any = None
 
     @contextmanager
