@@ -159,7 +159,7 @@ def test_cleanup_keeps_usage_rollups(fixed: Callable[..., Store], backend: str) 
     if backend == "memory":  # no aggregates kept there: only the trails go
         assert s.cleanup(7) == 2
         return
-    engine = s.engine  # type: ignore[attr-defined]
+    engine = (s.source if backend == "dual" else s).engine  # type: ignore[attr-defined]
 
     def rollups() -> tuple[int, int]:
         with engine.connect() as c:

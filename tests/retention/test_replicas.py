@@ -17,7 +17,6 @@ import llmtrail
 from llmtrail import Store
 from llmtrail.retention import parse_schedule, run_tick
 from llmtrail.retention.schedule import tick_record
-from llmtrail.store.sql.cleanup import claim_state, read_state, write_state
 
 WORKER = Path(__file__).with_name("_worker.py")
 
@@ -81,10 +80,9 @@ def test_a_tick_runs_once_then_the_next_tick_runs(store: Store) -> None:
     seed_old(store, 2, project="proj-2")
     later = run_tick(store, tick + timedelta(days=1))
     assert later is not None and later.deleted_count == 2
-    engine = store.engine  # type: ignore[attr-defined]
-    record = read_state(engine, "cleanup.tick")
+    record = store.state.read("cleanup.tick")
     assert record["tick"] == (tick + timedelta(days=1)).isoformat()
-    last = read_state(engine, "cleanup.last_run")
+    last = store.state.read("cleanup.last_run")
     assert last["deletedCount"] == 2 and last["backend"] == store.backend
 
 
@@ -92,8 +90,7 @@ def test_a_tick_another_process_claimed_is_skipped(store: Store) -> None:
     """Another replica claimed this tick (it is running it): this one skips, the next runs."""
     seed_old(store, 4)
     tick = datetime(2026, 1, 10, 2, tzinfo=UTC)
-    engine = store.engine  # type: ignore[attr-defined]
-    write_state(engine, "cleanup.tick", {**tick_record(tick), "by": "other"}, datetime.now(UTC))
+    store.state.write("cleanup.tick", {**tick_record(tick), "by": "other"})
     assert run_tick(store, tick) is None
     assert count(store) == 4
     done = run_tick(store, tick + timedelta(days=1))
@@ -109,11 +106,10 @@ def test_a_claimed_tick_holds_no_lock_while_it_runs(store: Store, db_url: str) -
         claims.append(current)
         return tick_record(tick)
 
-    engine = store.engine  # type: ignore[attr-defined]
-    assert claim_state(engine, "test.claim", claim, datetime.now(UTC))
+    assert store.state.claim("test.claim", claim)
     assert claims == [{}]
-    assert not claim_state(engine, "test.claim", lambda current: None, datetime.now(UTC))
-    assert read_state(engine, "test.claim") == tick_record(tick)
+    assert not store.state.claim("test.claim", lambda current: None)
+    assert store.state.read("test.claim") == tick_record(tick)
 
 
 # -- in several processes ------------------------------------------------------------------------

@@ -81,14 +81,10 @@ def run_cleanup(
         store.backend,
         trigger,
     )
-    sql = sql_store_of(store)
-    if sql is not None:
-        try:
-            from llmtrail.store.sql.cleanup import write_state
-
-            write_state(sql.engine, LAST_RUN_KEY, _run_record(result), datetime.now(UTC))
-        except Exception as e:  # the run itself succeeded; only its record is missing
-            log.warning("could not record the cleanup run in store_state: %s", e)
+    try:
+        store.state.write(LAST_RUN_KEY, _run_record(result))
+    except Exception as e:  # the run itself succeeded; only its record is missing
+        log.warning("could not record the cleanup run in store_state: %s", e)
     return result
 
 
@@ -105,23 +101,6 @@ def _run_record(r: CleanupResult) -> dict[str, Any]:
     }
 
 
-def sql_store_of(store: Store) -> Any:
-    """The SQL store holding the shared state: the store itself, or a dual store's side."""
-    from llmtrail.store.sql.store import SQLStore
-
-    if isinstance(store, SQLStore):
-        return store
-    for side in ("target", "source"):
-        try:
-            candidate = getattr(store, side, None)  # a dual store may open its target here
-        except Exception as e:
-            log.debug("cleanup: the %s side is not available (%s)", side, e)
-            continue
-        if isinstance(candidate, SQLStore):
-            return candidate
-    return None
-
-
 # -- once per tick --------------------------------------------------------------------------------
 
 
@@ -136,22 +115,18 @@ def run_tick(store: Store, tick: datetime, days: float | None = None) -> Cleanup
     the autumn clock change repeats runs once, as in cron; ticks recorded in another zone are
     compared as instants.
     """
-    sql = sql_store_of(store)
-    if sql is not None:
-        from llmtrail.store.sql.cleanup import claim_state
+    seen: list[Any] = []
 
-        seen: list[Any] = []
+    def claim(current: Any) -> Any:
+        seen.append(current)
+        covered = isinstance(current, dict) and bool(current) and tick_done(current, tick)
+        return None if covered else tick_record(tick)
 
-        def claim(current: Any) -> Any:
-            seen.append(current)
-            covered = isinstance(current, dict) and bool(current) and tick_done(current, tick)
-            return None if covered else tick_record(tick)
-
-        if not claim_state(sql.engine, TICK_KEY, claim, datetime.now(UTC)):
-            metrics.CLEANUP_RUNS.labels("skipped").inc()
-            by = seen[-1].get("by") if seen and isinstance(seen[-1], dict) else None
-            log.info("cleanup tick %s: claimed by %s; skipped", tick.isoformat(), by)
-            return None
+    if not store.state.claim(TICK_KEY, claim):
+        metrics.CLEANUP_RUNS.labels("skipped").inc()
+        by = seen[-1].get("by") if seen and isinstance(seen[-1], dict) else None
+        log.info("cleanup tick %s: claimed by %s; skipped", tick.isoformat(), by)
+        return None
     return run_cleanup(store, days, trigger=f"schedule {tick.isoformat()}")
 
 
@@ -190,15 +165,11 @@ class _LastRun:
             store = self._store() if self._store is not None else None
             if store is not None and time.monotonic() - self._read_at > self.ttl:
                 self._read_at = time.monotonic()
-                sql = sql_store_of(store)
-                if sql is not None:
-                    try:
-                        from llmtrail.store.sql.cleanup import read_state
-
-                        value = read_state(sql.engine, LAST_RUN_KEY)
-                        self._shared = value if isinstance(value, dict) else None
-                    except Exception as e:
-                        log.debug("could not read the last cleanup run: %s", e)
+                try:
+                    value = store.state.read(LAST_RUN_KEY)
+                    self._shared = value if isinstance(value, dict) else None
+                except Exception as e:
+                    log.debug("could not read the last cleanup run: %s", e)
             runs = [r for r in (self._local, self._shared) if r]
             return max(runs, key=lambda r: parse_instant(r.get("finishedAt"))) if runs else None
 

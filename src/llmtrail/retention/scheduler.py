@@ -10,7 +10,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from llmtrail.config import Settings
-from llmtrail.retention.runs import LAST_RUN, CleanupResult, run_tick, sql_store_of
+from llmtrail.retention.runs import LAST_RUN, CleanupResult, run_tick
 from llmtrail.retention.schedule import latest_fire_time, parse_schedule, tick_done, tick_record
 from llmtrail.store.base import Store
 
@@ -64,18 +64,12 @@ class CleanupScheduler:
         LAST_RUN.forget(self.store)
         if not self._scheduler.running:
             return
-        sql = sql_store_of(self.store)
-        stop = None
-        if sql is not None:
-            from llmtrail.store.sql.cleanup import stop_event
-
-            stop = stop_event(sql.engine)
-            stop.set()
+        stop = self.store.state.stop
+        stop.set()
         try:
             self._scheduler.shutdown(wait=wait)
         finally:
-            if stop is not None:
-                stop.clear()
+            stop.clear()
 
 
 def start_scheduler(store: Store, settings: Settings) -> CleanupScheduler | None:

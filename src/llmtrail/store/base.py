@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from llmtrail.analytics import Analytics, Usage, Window, build, make_window, usage_of_trails
-from llmtrail.errors import AuditTrailError, NotFoundError, ValidationError
+from llmtrail.errors import AuditTrailError, ConflictError, NotFoundError, ValidationError
 from llmtrail.model import (
     ApiKey,
     AuditTrail,
@@ -29,6 +29,7 @@ from llmtrail.model import (
     parse_update,
     rules,
 )
+from llmtrail.store.state import LocalState, SharedState
 
 TrailInput = AuditTrail | Mapping[str, Any]
 Clock = Callable[[], datetime]
@@ -55,6 +56,13 @@ class Store(abc.ABC):
         self.pricer = pricer
         self.clock = clock
         self.retention_days = retention_days
+        self._state: SharedState = LocalState()
+
+    @property
+    def state(self) -> SharedState:
+        """Facts every process on this store's database shares (the retention scheduler's
+        claimed ticks and last run), and this process's cleanup stop signal."""
+        return self._state
 
     # -- trails -------------------------------------------------------------------------------
 
@@ -233,6 +241,52 @@ class Store(abc.ABC):
         """Delete a project with its trails, keys and aggregates; NotFoundError if missing."""
         if not self._delete_project(id):
             raise NotFoundError(f"no project {id!r}")
+
+    # -- replication: copy, import and dual mode put one store's records into another ---------
+
+    def insert_prepared(self, items: list[NewTrail]) -> list[StoreOutcome | AuditTrailError]:
+        """Insert trails already validated (``prepare`` or ``parse_trail``) exactly as given,
+        ids and timestamps included; per item the outcome or the error."""
+        return self._insert_many(items)
+
+    def rewrite(self, message_id: str, change: Callable[[AuditTrail], AuditTrail]) -> AuditTrail:
+        """Replace a stored trail by ``change(stored)``, atomically (rollups follow);
+        NotFoundError if it is missing."""
+        return self._update(message_id, change, None)
+
+    def put_project(self, project: Project) -> bool:
+        """Create ``project`` or correct the stored one (name, retention, createdAt) to equal
+        it; whether anything changed."""
+        existing = self.get_project(project.id)
+        if existing is None:
+            try:
+                self._create_project(project)
+                return True
+            except ConflictError:  # created in between
+                existing = self.get_project(project.id)
+                if existing is None:
+                    raise
+        if existing == project:
+            return False
+        self._set_project(project)
+        return True
+
+    def _set_project(self, project: Project) -> None:
+        raise AuditTrailError(f"the {self.backend} backend cannot correct projects")
+
+    def key_records(self) -> list[tuple[ApiKey, str]]:
+        """Every API key with its secret's hash (never the secret), oldest first."""
+        raise AuditTrailError(f"the {self.backend} backend cannot list key records")
+
+    def put_key(self, record: ApiKey, digest: str) -> bool:
+        """Create or update an API key from its record and hash, so the same secret works on
+        both stores; whether anything changed."""
+        raise AuditTrailError(f"the {self.backend} backend cannot write key records")
+
+    def count_trails(self, project_id: str | None = None) -> int:
+        """How many trails the store holds (of one project)."""
+        ids = [project_id] if project_id is not None else [p.id for p in self.list_projects()]
+        return sum(1 for pid in ids for _ in self.iter_trails(TrailFilter(pid)))
 
     # -- analytics (SPEC §4) ------------------------------------------------------------------
 

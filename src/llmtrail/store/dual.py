@@ -48,12 +48,10 @@ from llmtrail.store.base import Store
 from llmtrail.store.outbox import Outbox
 from llmtrail.store.replay import Replayer, describe
 from llmtrail.store.replicate import (
-    key_records,
     put_changed,
-    put_key,
-    put_project,
     put_trails,
 )
+from llmtrail.store.state import SharedState
 
 log = logging.getLogger("llmtrail.store.dual")
 _STRIPES = 64
@@ -251,7 +249,7 @@ class DualStore(Store):
         self._replicate(
             "project",
             [(project.id, project_to_wire(project))],
-            lambda target: put_project(target, project),
+            lambda target: target.put_project(project),
         )
         self._synced.add(project.id)
 
@@ -284,7 +282,7 @@ class DualStore(Store):
             theirs = self.get_project(project_id)
             if theirs is None:
                 raise NotFoundError(f"no project {project_id!r}")
-            put_project(self.source, theirs)
+            self.source.put_project(theirs)
         record, secret = self.source.create_api_key(project_id)
         self._replicate_key(record, keys.hash_secret(secret))
         return record, secret
@@ -292,7 +290,7 @@ class DualStore(Store):
     def _replicate_key(self, record: ApiKey, digest: str) -> None:
         payload = {**key_to_wire(record), "keyHash": digest}
         self._replicate(
-            "key", [(record.id, payload)], lambda target: put_key(target, record, digest)
+            "key", [(record.id, payload)], lambda target: target.put_key(record, digest)
         )
 
     def list_api_keys(self, project_id: str) -> list[ApiKey]:
@@ -307,7 +305,7 @@ class DualStore(Store):
                 raise
             self.target.revoke_api_key(project_id, key_id)
             return
-        for record, digest in key_records(self.source):
+        for record, digest in self.source.key_records():
             if record.id == key_id:
                 self._replicate_key(record, digest)
 
@@ -326,11 +324,18 @@ class DualStore(Store):
         reads_target = self.read_from == "target"
         return "source" if (which == "other") == reads_target else "target"
 
-    def __getattr__(self, name: str) -> Any:
-        # Backend extras (``count_trails``, ``all_trails``, …) come from the read side.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._reader(), name)
+    def count_trails(self, project_id: str | None = None) -> int:
+        return self._reader().count_trails(project_id)
+
+    @property
+    def state(self) -> SharedState:
+        """The target's shared state (the database being migrated to), or the source's while
+        the target cannot be opened."""
+        try:
+            return self.target.state
+        except Exception as e:
+            log.debug("dual: shared state from the source (target unavailable: %s)", e)
+            return self.source.state
 
     def close(self) -> None:
         """Stop the replayer (after one last replay attempt), then close both stores."""

@@ -260,6 +260,24 @@ class MemoryStore(Store):
             self._keys[record.id] = (record, keys.hash_secret(secret))
             return record, secret
 
+    def _set_project(self, project: Project) -> None:
+        with self._lock:
+            self._projects[project.id] = project
+
+    def key_records(self) -> list[tuple[ApiKey, str]]:
+        with self._lock:
+            return list(self._keys.values())
+
+    def put_key(self, record: ApiKey, digest: str) -> bool:
+        with self._lock:
+            if self._keys.get(record.id) == (record, digest):
+                return False
+            self._keys[record.id] = (record, digest)
+            return True
+
+    def count_trails(self, project_id: str | None = None) -> int:
+        return sum(project_id in (None, t.project_id) for t in self.all_trails())
+
     def list_api_keys(self, project_id: str) -> list[ApiKey]:
         with self._lock:
             return [rec for rec, _ in self._keys.values() if rec.project_id == project_id]

@@ -25,7 +25,7 @@ from llmtrail.model import ApiKey, Project, parse_trail
 from llmtrail.model.rules import Errors, timestamp
 from llmtrail.store.base import Clock, Store
 from llmtrail.store.outbox import Entry, Outbox
-from llmtrail.store.replicate import put_key, put_project, put_trails
+from llmtrail.store.replicate import put_trails
 
 log = logging.getLogger("llmtrail.store.dual")
 MAX_ATTEMPTS = 8  # failures (not outages) before an entry goes to the dead table
@@ -186,12 +186,12 @@ class Replayer:
         (entry,) = group
         p = entry.payload
         if kind == "project":
-            put_project(target, _project(p))
+            target.put_project(_project(p))
         elif kind == "delete_project":
             with contextlib.suppress(NotFoundError):
                 target.delete_project(p["id"])
         elif kind == "key":
-            put_key(target, _key(p), p["keyHash"])
+            target.put_key(_key(p), p["keyHash"])
         else:
             raise AuditTrailError(f"unknown outbox operation {kind!r}")
 

@@ -13,22 +13,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Sequence
-from typing import Any
-
-from sqlalchemy import select, update
 
 from llmtrail.errors import (
-    AuditTrailError,
     ConflictError,
     FieldError,
     NotFoundError,
     ValidationError,
 )
-from llmtrail.model import ApiKey, AuditTrail, NewTrail, Project, StoreOutcome
+from llmtrail.model import AuditTrail, NewTrail, StoreOutcome
 from llmtrail.model.parse import CONTENT_FIELDS
 from llmtrail.model.wire import dumps, trail_to_wire
 from llmtrail.store.base import Store
-from llmtrail.store.memory import MemoryStore
 
 _ALL_CONTENT = frozenset(CONTENT_FIELDS)
 
@@ -95,7 +90,7 @@ def put_trails(store: Store, trails: Sequence[AuditTrail], *, validate: bool = F
         latest[t.message_id] = t
     batch = list(latest.values())
     prepared = [_prepared(store, t, validate) for t in batch]
-    results = store._insert_many(prepared)
+    results = store.insert_prepared(prepared)
     for t, r in zip(batch, results, strict=True):
         if isinstance(r, StoreOutcome):
             if r.created:
@@ -145,94 +140,12 @@ def _overwrite(store: Store, incoming: AuditTrail) -> bool:
 
     for _ in range(3):
         try:
-            store._update(incoming.message_id, change, None)
+            store.rewrite(incoming.message_id, change)
             return written
         except NotFoundError:  # deleted in between: insert it again
-            outcome = store._insert_many([_prepared(store, incoming, False)])[0]
+            outcome = store.insert_prepared([_prepared(store, incoming, False)])[0]
             if isinstance(outcome, StoreOutcome):
                 return True
             if not isinstance(outcome, ConflictError):
                 raise outcome from None
     raise ConflictError(f"messageId {incoming.message_id!r} keeps changing; try again")
-
-
-# -- projects and keys -------------------------------------------------------------------------
-
-
-def put_project(store: Store, project: Project) -> bool:
-    """Create or correct a project (name, retention, createdAt); True if anything changed."""
-    existing = store.get_project(project.id)
-    if existing is None:
-        try:
-            store._create_project(project)
-            return True
-        except ConflictError:
-            existing = store.get_project(project.id)
-            if existing is None:
-                raise
-    if existing == project:
-        return False
-    _set_project(store, project)
-    return True
-
-
-def _set_project(store: Store, project: Project) -> None:
-    from llmtrail.store.sql.schema import projects
-    from llmtrail.store.sql.store import SQLStore
-
-    if isinstance(store, MemoryStore):
-        with store._lock:
-            store._projects[project.id] = project
-    elif isinstance(store, SQLStore):
-        with store._write() as conn:
-            conn.execute(
-                update(projects)
-                .where(projects.c.id == project.id)
-                .values(
-                    name=project.name,
-                    retention_days=project.retention_days,
-                    created_at=project.created_at,
-                )
-            )
-    else:
-        raise AuditTrailError(f"cannot update projects of a {type(store).__name__}")
-
-
-def key_records(store: Store) -> list[tuple[ApiKey, str]]:
-    """Every API key of a store with its secret's hash (never the secret)."""
-    from llmtrail.store.sql.schema import api_keys
-    from llmtrail.store.sql.store import SQLStore, _row_to_key
-
-    if isinstance(store, MemoryStore):
-        with store._lock:
-            return list(store._keys.values())
-    if isinstance(store, SQLStore):
-        with store._read() as conn:
-            rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at)).mappings()
-            return [(_row_to_key(r), str(r["key_hash"])) for r in rows]
-    raise AuditTrailError(f"cannot read keys of a {type(store).__name__}")
-
-
-def put_key(store: Store, record: ApiKey, digest: str) -> bool:
-    """Create or update an API key by its record and hash, so the same secret works on both
-    stores; True if anything changed."""
-    from llmtrail.store.sql import dialects
-    from llmtrail.store.sql.schema import api_keys
-    from llmtrail.store.sql.store import SQLStore
-
-    if isinstance(store, MemoryStore):
-        with store._lock:
-            if store._keys.get(record.id) == (record, digest):
-                return False
-            store._keys[record.id] = (record, digest)
-            return True
-    if isinstance(store, SQLStore):
-        row: dict[str, Any] = {**dataclasses.asdict(record), "key_hash": digest}
-        with store._write() as conn:
-            ins = dialects.insert(store.dialect, api_keys)
-            stmt = ins.on_conflict_do_update(
-                index_elements=["id"], set_={"revoked_at": ins.excluded.revoked_at}
-            )
-            conn.execute(stmt, row)
-        return True
-    raise AuditTrailError(f"cannot write keys of a {type(store).__name__}")

@@ -24,7 +24,7 @@ from typing import Any
 from llmtrail.errors import AuditTrailError, ValidationError
 from llmtrail.model import AuditTrail, TrailFilter
 from llmtrail.store.base import MAX_PAGE, Store
-from llmtrail.store.replicate import PutStats, key_records, put_key, put_project, put_trails
+from llmtrail.store.replicate import PutStats, put_trails
 
 log = logging.getLogger("llmtrail.transfer")
 Progress = Callable[[int], None]
@@ -51,14 +51,8 @@ def default_state_path(source: str, target: str) -> Path:
 
 
 def count_trails(store: Store) -> int | None:
-    """How many trails a store holds, when the backend can tell cheaply."""
-    counter = getattr(store, "count_trails", None)
-    if callable(counter):
-        return int(counter())
-    all_trails = getattr(store, "all_trails", None)
-    if callable(all_trails):
-        return len(all_trails())
-    return None
+    """How many trails a store holds (for the progress bar)."""
+    return store.count_trails()
 
 
 class _State:
@@ -121,11 +115,11 @@ def copy_store(
     state = _State(state_path, source_name, target_name, restart)
     report = CopyReport(resumed=state.resumed)
     for project in source.list_projects():
-        if put_project(target, project):
+        if target.put_project(project):
             report.projects += 1
     try:
-        for record, digest in key_records(source):
-            if put_key(target, record, digest):
+        for record, digest in source.key_records():
+            if target.put_key(record, digest):
                 report.keys += 1
     except AuditTrailError as e:
         log.warning("API keys not copied: %s", e)

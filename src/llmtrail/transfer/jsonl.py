@@ -21,7 +21,7 @@ from llmtrail.model import ApiKey, AuditTrail, Project, TrailFilter, parse_trail
 from llmtrail.model.rules import Errors
 from llmtrail.model.wire import dumps, loads, trail_to_wire
 from llmtrail.store.base import MAX_PAGE, Store
-from llmtrail.store.replicate import PutStats, put_key, put_project, put_trails
+from llmtrail.store.replicate import PutStats, put_trails
 
 MAX_REPORTED = 20
 
@@ -149,10 +149,10 @@ def import_jsonl(
                 flush()
         elif isinstance(item, Project):
             flush()
-            put_project(target, item)
+            target.put_project(item)
         elif isinstance(item, tuple):
             flush()
-            put_key(target, *item)
+            target.put_key(*item)
     flush()
     return report
 

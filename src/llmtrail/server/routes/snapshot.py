@@ -52,12 +52,11 @@ async def snapshot(request: Request, _: Admin) -> Response:
 
 
 def _lines(store: Store, projects: list[Project]) -> Iterator[bytes]:
-    from llmtrail.store.replicate import key_records
 
     for p in projects:
         yield (dumps({"project": project_to_wire(p)}) + "\n").encode()
     try:
-        keys = key_records(store)
+        keys = store.key_records()
     except AuditTrailError:
         keys = []
     for record, digest in keys:

@@ -16,34 +16,23 @@ cleanup run, the last scheduler tick done).
 from __future__ import annotations
 
 import logging
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, select, true, tuple_
-from sqlalchemy.engine import Engine
 
 from llmtrail.store.sql import dialects
-from llmtrail.store.sql.schema import audit_trails, projects, store_state, usage_rollups
+from llmtrail.store.sql.schema import audit_trails, projects, usage_rollups
+from llmtrail.store.sql.state import stop_event
 
 if TYPE_CHECKING:
     from llmtrail.store.sql.store import SQLStore
 
 log = logging.getLogger("llmtrail.retention")
 PROGRESS_EVERY = 5.0  # seconds between progress log lines
-_STOPS: weakref.WeakKeyDictionary[Engine, threading.Event] = weakref.WeakKeyDictionary()
-_STOPS_LOCK = threading.Lock()
-
-
-def stop_event(engine: Engine) -> threading.Event:
-    """Set it to make the cleanups running on ``engine`` stop after their current batch
-    (a server shutting down); clear it to allow cleanups again."""
-    with _STOPS_LOCK:
-        return _STOPS.setdefault(engine, threading.Event())
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,48 +211,3 @@ def delete_old_rollups(store: SQLStore, now: datetime, size: int) -> int:
         total += n
         if n < size:
             return total
-
-
-# -- shared state -------------------------------------------------------------------------------
-
-
-def read_state(engine: Engine, key: str) -> Any:
-    """The JSON value stored under ``key`` in ``store_state``, or None."""
-    with engine.connect() as conn:
-        return conn.execute(
-            select(store_state.c.value).where(store_state.c.key == key)
-        ).scalar_one_or_none()
-
-
-def write_state(engine: Engine, key: str, value: Any, now: datetime) -> None:
-    """Store ``value`` (JSON) under ``key``, replacing what was there."""
-    dialect = engine.dialect.name
-    ins = dialects.insert(dialect, store_state).values(key=key, value=value, updated_at=now)
-    stmt = ins.on_conflict_do_update(
-        index_elements=["key"], set_={"value": ins.excluded.value, "updated_at": now}
-    )
-    with engine.execution_options(**dialects.write_options(dialect)).begin() as conn:
-        conn.execute(stmt)
-
-
-def claim_state(
-    engine: Engine, key: str, decide: Callable[[Any], Any | None], now: datetime
-) -> bool:
-    """Atomically replace the value under ``key`` by ``decide(current)``, unless that is None;
-    whether it was replaced. One transaction with the row locked (``FOR UPDATE``; SQLite's
-    write lock), so of processes deciding at once exactly one sees each value. Nothing spans
-    transactions: safe through a transaction-mode connection pooler."""
-    dialect = engine.dialect.name
-    seed = dialects.insert(dialect, store_state).values(key=key, value={}, updated_at=now)
-    with engine.execution_options(**dialects.write_options(dialect)).begin() as conn:
-        conn.execute(seed.on_conflict_do_nothing(index_elements=["key"]))
-        current = select(store_state.c.value).where(store_state.c.key == key)
-        if dialect == "postgresql":
-            current = current.with_for_update()
-        new = decide(conn.execute(current).scalar_one_or_none())
-        if new is None:
-            return False
-        conn.execute(
-            store_state.update().where(store_state.c.key == key).values(value=new, updated_at=now)
-        )
-        return True

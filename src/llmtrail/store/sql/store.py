@@ -35,9 +35,9 @@ from llmtrail.model import (
 )
 from llmtrail.store.base import Store, TrailInput
 from llmtrail.store.cursor import decode_cursor, encode_cursor
+from llmtrail.store.sql import accounts, dialects
 from llmtrail.store.sql import analytics as sql_analytics
 from llmtrail.store.sql import cleanup as sql_cleanup
-from llmtrail.store.sql import dialects
 from llmtrail.store.sql.pg_fast import PgFastPath
 from llmtrail.store.sql.rows import (
     change_deltas,
@@ -49,6 +49,7 @@ from llmtrail.store.sql.rows import (
     usage_delta,
 )
 from llmtrail.store.sql.schema import api_keys, audit_trails, projects, usage_rollups
+from llmtrail.store.sql.state import SQLState
 
 log = logging.getLogger("llmtrail.store.sql")
 P = ParamSpec("P")
@@ -115,6 +116,7 @@ class SQLStore(Store):
         self._known_projects: set[str] = set()
         # PostgreSQL: hot paths (insert, get, update) as prepared statements on psycopg.
         self.transaction_pooler = transaction_pooler
+        self._state = SQLState(engine, self.clock)
         self._fast = (
             PgFastPath(engine, prepare=not transaction_pooler)
             if self.dialect == "postgresql"
@@ -472,6 +474,22 @@ class SQLStore(Store):
         return record, secret
 
     @_db_errors
+    def _set_project(self, project: Project) -> None:
+        with self._write() as conn:
+            accounts.set_project(conn, project)
+
+    @_db_errors
+    def key_records(self) -> list[tuple[ApiKey, str]]:
+        with self._read() as conn:
+            return accounts.key_records(conn)
+
+    @_db_errors
+    def put_key(self, record: ApiKey, digest: str) -> bool:
+        with self._write() as conn:
+            accounts.put_key(conn, record, digest)
+        return True
+
+    @_db_errors
     def list_api_keys(self, project_id: str) -> list[ApiKey]:
         with self._read() as conn:
             rows = conn.execute(
@@ -479,7 +497,7 @@ class SQLStore(Store):
                 .where(api_keys.c.project_id == project_id)
                 .order_by(api_keys.c.created_at)
             ).mappings()
-            return [_row_to_key(r) for r in rows]
+            return [accounts.row_to_key(r) for r in rows]
 
     @_db_errors
     def revoke_api_key(self, project_id: str, key_id: str) -> None:
@@ -508,7 +526,7 @@ class SQLStore(Store):
                 .mappings()
                 .first()
             )
-        return _row_to_key(row) if row else None
+        return accounts.row_to_key(row) if row else None
 
     @_db_errors
     def ping(self) -> None:
@@ -558,10 +576,6 @@ def _rollup_key(t: AuditTrail) -> tuple[Any, ...]:
     """What a trail contributes to the usage rollups (an overwrite by copy/dual mode may move
     a trail to another bucket, model or project, not only change its usage)."""
     return (t.tokens, t.cost, t.timestamp, t.model, t.project_id)
-
-
-def _row_to_key(r: Any) -> ApiKey:
-    return ApiKey(r["id"], r["project_id"], r["prefix"], r["created_at"], r["revoked_at"])
 
 
 __all__ = ["SQLStore"]
