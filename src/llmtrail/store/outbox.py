@@ -14,7 +14,6 @@ stall the rest; ``llmtrail verify`` then reports the trail.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 import threading
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtrail.model.wire import dumps, loads
+from llmtrail.store.file_lock import file_lock
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -156,16 +156,8 @@ class Outbox:
     def replaying(self) -> Iterator[bool]:
         """Hold the replay lock (one replayer per outbox file across processes); yields
         False when another process is replaying."""
-        with open(str(self.path) + ".lock", "a+") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with file_lock(str(self.path) + ".lock", wait=False) as got:
+            yield got
 
     def close(self) -> None:
         with self._lock:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 import time
@@ -19,6 +18,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 
 from llmtrail.errors import ValidationError
+from llmtrail.store.file_lock import file_lock
 
 
 def normalize_url(url: str) -> URL:
@@ -181,16 +181,8 @@ def exclusive_lock(engine: Engine, name: str, *, wait: bool = True) -> Iterator[
         yield True
         return
     path = (engine.url.database or "llmtrail.db") + f".{name}.lock"
-    with open(path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(path, wait=wait) as got:
+        yield got
 
 
 def lock_in_transaction(conn: Connection, name: str) -> None:
