@@ -206,7 +206,7 @@ _JSON_NULL = Jsonb(None)
 
 
 def copy_values(t: AuditTrail) -> tuple[Any, ...]:
-    """``trail_values`` for a binary COPY (``COPY_TYPES`` fixes the types)."""
+    """``trail_values`` for a text COPY (``COPY_TYPES`` fixes the types)."""
     tk = t.tokens
     cost = t.cost or Cost()
     return (
