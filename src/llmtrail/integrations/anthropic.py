@@ -29,16 +29,14 @@ from llmtrail.integrations._core import (
     describe,
     is_async_sink,
     is_coroutine_fn,
-    log,
     pop_options,
     usage_outcome,
 )
-from llmtrail.integrations._streams import safe_outcome, wrap_stream_object
+from llmtrail.integrations._wrap import follow, mark_instrumented, recorder_for, wrap_call
 from llmtrail.model.types import MetadataValue
 from llmtrail.pricing.usage import anthropic_usage, as_dict
 
 C = TypeVar("C")
-_MARK = "_llmtrail_instrumented"
 
 
 def instrument(
@@ -52,11 +50,11 @@ def instrument(
     """Record every Messages call of ``client`` (``Anthropic`` or ``AsyncAnthropic``) into
     ``store`` (``Store``, ``AsyncStore``, ``TrailClient``, ``AsyncTrailClient``; the default
     store when None). Returns the same client."""
-    if getattr(client, _MARK, False):
-        return client
-    recorder = Recorder(
-        store, project_id=project_id, context_layers=context_layers, metadata=metadata
+    recorder = recorder_for(
+        client, store, project_id=project_id, context_layers=context_layers, metadata=metadata
     )
+    if recorder is None:
+        return client
     messages = getattr(client, "messages", None)
     create = getattr(messages, "create", None)
     if messages is None or create is None:
@@ -68,54 +66,18 @@ def instrument(
     stream = getattr(messages, "stream", None)
     if stream is not None:
         messages.__dict__["stream"] = _wrap_stream(stream, recorder, is_async)
-    setattr(client, _MARK, True)
+    mark_instrumented(client)
     return client
 
 
 def _wrap_create(original: Callable[..., Any], recorder: Recorder) -> Callable[..., Any]:
-    if is_coroutine_fn(original):
-
-        @functools.wraps(original)
-        async def acreate(*args: Any, **kwargs: Any) -> Any:
-            call = recorder.call(str(kwargs.get("model") or ""), pop_options(kwargs))
-            await call.astart()
-            try:
-                result = await original(*args, **kwargs)
-            except BaseException as e:
-                await call.afail(describe(e))
-                raise
-            if kwargs.get("stream") is True:
-                _watch(result, call, is_async=True)
-            else:
-                await call.acomplete(safe_outcome(lambda: message_outcome(result)))
-            return result
-
-        return acreate
-
-    @functools.wraps(original)
-    def create(*args: Any, **kwargs: Any) -> Any:
-        call = recorder.call(str(kwargs.get("model") or ""), pop_options(kwargs))
-        call.start()
-        try:
-            result = original(*args, **kwargs)
-        except BaseException as e:
-            call.fail(describe(e))
-            raise
-        if kwargs.get("stream") is True:
-            _watch(result, call, is_async=False)
-        else:
-            call.complete(safe_outcome(lambda: message_outcome(result)))
-        return result
-
-    return create
-
-
-def _watch(raw_stream: Any, call: Call, *, is_async: bool) -> None:
-    try:
-        wrap_stream_object(raw_stream, call, MessageAccumulator(), is_async=is_async)
-    except Exception as e:
-        log.warning("llmtrail: cannot follow this Anthropic stream: %s", e)
-        call.finished = True
+    return wrap_call(
+        original,
+        recorder,
+        outcome=message_outcome,
+        accumulator=MessageAccumulator,
+        label="Anthropic",
+    )
 
 
 def _wrap_stream(
@@ -146,7 +108,13 @@ class _SyncManager:
         except BaseException as e:
             self._call.fail(describe(e))
             raise
-        _watch(getattr(stream, "_raw_stream", None), self._call, is_async=False)
+        follow(
+            getattr(stream, "_raw_stream", None),
+            self._call,
+            MessageAccumulator(),
+            "Anthropic",
+            is_async=False,
+        )
         return stream
 
     def __exit__(
@@ -177,7 +145,13 @@ class _AsyncManager:
         except BaseException as e:
             await self._call.afail(describe(e))
             raise
-        _watch(getattr(stream, "_raw_stream", None), self._call, is_async=True)
+        follow(
+            getattr(stream, "_raw_stream", None),
+            self._call,
+            MessageAccumulator(),
+            "Anthropic",
+            is_async=True,
+        )
         return stream
 
     async def __aexit__(

@@ -21,28 +21,22 @@ Streamed Chat Completions only report usage when asked; unless ``stream_usage=Fa
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from llmtrail.integrations._core import (
-    Call,
     Outcome,
     Recorder,
     Sink,
-    describe,
     is_async_sink,
     is_coroutine_fn,
-    log,
-    pop_options,
     usage_outcome,
 )
-from llmtrail.integrations._streams import safe_outcome, wrap_stream_object
+from llmtrail.integrations._wrap import mark_instrumented, recorder_for, wrap_call
 from llmtrail.model.types import MetadataValue
 from llmtrail.pricing.usage import as_dict, openai_chat_usage, openai_responses_usage
 
 C = TypeVar("C")
-_MARK = "_llmtrail_instrumented"
 
 
 def instrument(
@@ -57,11 +51,11 @@ def instrument(
     """Record every Chat Completions / Responses call of ``client`` (``OpenAI`` or
     ``AsyncOpenAI``) into ``store`` (a ``Store``, ``AsyncStore``, ``TrailClient`` or
     ``AsyncTrailClient``; the default store when None). Returns the same client."""
-    if getattr(client, _MARK, False):
-        return client
-    recorder = Recorder(
-        store, project_id=project_id, context_layers=context_layers, metadata=metadata
+    recorder = recorder_for(
+        client, store, project_id=project_id, context_layers=context_layers, metadata=metadata
     )
+    if recorder is None:
+        return client
     chat = getattr(getattr(client, "chat", None), "completions", None)
     responses = getattr(client, "responses", None)
     for resource, api in ((chat, "chat.completions"), (responses, "responses")):
@@ -74,7 +68,7 @@ def instrument(
             if not is_coroutine_fn(original) and is_async_sink(store):
                 raise TypeError("a sync OpenAI client needs a sync store (Store or TrailClient)")
             resource.__dict__[method] = _wrap(original, recorder, api, stream_usage)
-    setattr(client, _MARK, True)
+    mark_instrumented(client)
     return client
 
 
@@ -90,52 +84,15 @@ def _prepare(kwargs: dict[str, Any], api: str, stream_usage: bool) -> bool:
 def _wrap(
     original: Callable[..., Any], recorder: Recorder, api: str, stream_usage: bool
 ) -> Callable[..., Any]:
-    if is_coroutine_fn(original):
-
-        @functools.wraps(original)
-        async def acreate(*args: Any, **kwargs: Any) -> Any:
-            call = recorder.call(str(kwargs.get("model") or ""), pop_options(kwargs))
-            streaming = _prepare(kwargs, api, stream_usage)
-            await call.astart()
-            try:
-                result = await original(*args, **kwargs)
-            except BaseException as e:
-                await call.afail(describe(e))
-                raise
-            if streaming:
-                _watch(result, call, api, is_async=True)
-            else:
-                await call.acomplete(safe_outcome(lambda: outcome_of(api, result)))
-            return result
-
-        return acreate
-
-    @functools.wraps(original)
-    def create(*args: Any, **kwargs: Any) -> Any:
-        call = recorder.call(str(kwargs.get("model") or ""), pop_options(kwargs))
-        streaming = _prepare(kwargs, api, stream_usage)
-        call.start()
-        try:
-            result = original(*args, **kwargs)
-        except BaseException as e:
-            call.fail(describe(e))
-            raise
-        if streaming:
-            _watch(result, call, api, is_async=False)
-        else:
-            call.complete(safe_outcome(lambda: outcome_of(api, result)))
-        return result
-
-    return create
-
-
-def _watch(stream: Any, call: Call, api: str, *, is_async: bool) -> None:
-    acc = ChatAccumulator() if api == "chat.completions" else ResponsesAccumulator()
-    try:
-        wrap_stream_object(stream, call, acc, is_async=is_async)
-    except Exception as e:  # an SDK whose stream we cannot follow: record what we know
-        log.warning("llmtrail: cannot follow this %s stream: %s", api, e)
-        call.finished = True
+    chat = api == "chat.completions"
+    return wrap_call(
+        original,
+        recorder,
+        outcome=lambda result: outcome_of(api, result),
+        accumulator=ChatAccumulator if chat else ResponsesAccumulator,
+        label=api,
+        prepare=lambda kwargs: _prepare(kwargs, api, stream_usage),
+    )
 
 
 def outcome_of(api: str, result: Any) -> Outcome:
