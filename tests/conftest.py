@@ -105,3 +105,19 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
         if key.startswith("AUDIT_TRAIL_") or key == "DATABASE_URL":
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+
+
+_PG_FIXTURES = frozenset(
+    {"pg_admin", "pg_template", "pg_database", "pg_url", "module_pg_url", "pgbouncer", "pooled_url"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reaches PostgreSQL ``postgres`` (``-m "not postgres"`` runs the
+    rest on a laptop without one): by its fixtures, or by a backend parameter."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        if names & _PG_FIXTURES or any(p in ("postgresql", "dual") for p in params):
+            item.add_marker(pytest.mark.postgres)

@@ -3,58 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-_SCRIPT = Path(sys.executable).parent / "llmtrail"
-LLMTRAIL = (
-    [str(_SCRIPT)]
-    if _SCRIPT.exists()
-    else [sys.executable, "-c", "from llmtrail.cli import main; main()"]
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDIT_TRAIL_")}
-    env.pop("DATABASE_URL", None)
-    env.update(extra)
-    return env
-
-
-def _wait_healthy(base: str, proc: subprocess.Popen[str], deadline_s: float = 30) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"serve exited with {proc.returncode}:\n{out}\n{err}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail("serve did not become healthy in time")
-
-
-def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    proc.terminate()
-    try:
-        return proc.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()
+from tests.api.served import LLMTRAIL, _env, _free_port, _stop, _wait_healthy
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import psycopg
 
 import llmtrail
 from llmtrail.config import load_settings
-from tests.retention.test_replicas import count, seed_old
+from tests.retention.conftest import count, seed_old
 
 
 def test_a_locked_expired_row_neither_blocks_nor_stops_the_cleanup(pg_url: str) -> None:

@@ -17,6 +17,7 @@ import llmtrail
 from llmtrail import Store
 from llmtrail.retention import parse_schedule, run_tick
 from llmtrail.retention.schedule import tick_record
+from tests.retention.conftest import count, seed_old
 
 WORKER = Path(__file__).with_name("_worker.py")
 
@@ -26,26 +27,6 @@ def store(db_url: str) -> Iterator[Store]:
     s = llmtrail.open_store(db_url)
     yield s
     s.close()
-
-
-def seed_old(store: Store, n: int, project: str = "proj-1") -> None:
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "messageId": f"old-{project}-{i}",
-            "projectId": project,
-            "timestamp": now - timedelta(days=30, seconds=i),
-            "model": "m",
-            "contextLayers": 0,
-        }
-        for i in range(n)
-    ]
-    for k in range(0, n, 2_000):
-        assert not any(isinstance(r, Exception) for r in store.store_many(rows[k : k + 2_000]))
-
-
-def count(store: Store) -> int:
-    return int(store.count_trails())  # type: ignore[attr-defined]
 
 
 def worker(*args: str) -> subprocess.Popen[str]:

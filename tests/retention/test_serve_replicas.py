@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 import llmtrail
-from tests.api.test_serve_e2e import LLMTRAIL, _env, _free_port, _stop, _wait_healthy
-from tests.retention.test_replicas import count, seed_old
+from tests.api.served import LLMTRAIL, _env, _free_port, _stop, _wait_healthy
+from tests.retention.conftest import count, seed_old
 
 
 def sample(text: str, pattern: str) -> float:

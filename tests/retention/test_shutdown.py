@@ -9,7 +9,7 @@ from typing import Any
 import llmtrail
 from llmtrail.config import load_settings
 from llmtrail.retention import start_scheduler
-from tests.retention.test_replicas import count, seed_old
+from tests.retention.conftest import count, seed_old
 
 
 def poll(check: Callable[[], Any], timeout: float = 30.0) -> Any:
