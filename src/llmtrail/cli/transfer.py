@@ -70,7 +70,7 @@ def copy(
     restart: bool = typer.Option(False, "--restart", help="Ignore a saved resume position."),
 ) -> None:
     """Backfill projects, keys and trails into another database (resumable, idempotent)."""
-    from llmtrail.transfer.copy import copy_store, count_trails, default_state_path
+    from llmtrail.transfer.copy import copy_store, default_state_path
 
     if source_url == target_url:
         fail("--from and --to are the same database")
@@ -82,7 +82,7 @@ def copy(
         raise
     state_path = state or default_state_path(source_url, target_url)
     try:
-        total = count_trails(source)
+        total = source.count_trails()
         with _bar("copying trails", total) as bar:
             task = bar.task_ids[0]
             report = copy_store(
@@ -121,7 +121,6 @@ def verify(
 ) -> None:
     """Compare two databases (counts per project, content checksums per trail); exit 1 on
     any difference."""
-    from llmtrail.transfer.copy import count_trails
     from llmtrail.transfer.verify import verify_stores
 
     source = _open(source_url, must_exist=True)
@@ -131,8 +130,8 @@ def verify(
         source.close()
         raise
     try:
-        total = count_trails(source)
-        tgt_total = count_trails(target)
+        total = source.count_trails()
+        tgt_total = target.count_trails()
         both = total + tgt_total if total is not None and tgt_total is not None else None
         with _bar("verifying", both) as bar:
             task = bar.task_ids[0]

@@ -85,9 +85,13 @@ Principal = ApiKey | Literal["admin"]
 def known_principal(settings: Settings, cache: KeyCache | None, secret: str) -> Principal | None:
     """Who ``secret`` is, when that is known without asking the store: the admin key, or a
     key in the cache. None means: unknown here (``lookup`` asks the store)."""
-    if settings.admin_key is not None and same_key(secret, settings.admin_key):
+    if _is_admin_key(settings, secret):
         return "admin"
     return cache.get(hash_secret(secret)) if cache is not None else None
+
+
+def _is_admin_key(settings: Settings, secret: str) -> bool:
+    return settings.admin_key is not None and same_key(secret, settings.admin_key)
 
 
 def reaches(principal: Principal, project_id: str) -> bool:
@@ -116,8 +120,7 @@ def _secret(creds: HTTPAuthorizationCredentials | None) -> str:
 
 def is_admin(request: Request, secret: str) -> bool:
     """Whether ``secret`` is the configured admin key (constant-time)."""
-    settings: Settings = request.app.state.settings
-    return settings.admin_key is not None and same_key(secret, settings.admin_key)
+    return _is_admin_key(request.app.state.settings, secret)
 
 
 async def require_admin(request: Request, creds: Credentials) -> None:
@@ -150,8 +153,7 @@ async def require_project_access(
 ) -> str:
     """Dependency: the admin key or an active key of ``projectId``; returns the project id."""
     secret = _secret(creds)
-    settings: Settings = request.app.state.settings
-    who = known_principal(settings, key_cache(request), secret) or await lookup(request, secret)
+    who: Principal | None = "admin" if is_admin(request, secret) else await lookup(request, secret)
     if who is None:
         raise AuthError("unknown or revoked key")
     if not reaches(who, project_id):

@@ -50,11 +50,6 @@ def default_state_path(source: str, target: str) -> Path:
     return Path(f".llmtrail-copy-{digest}.json")
 
 
-def count_trails(store: Store) -> int | None:
-    """How many trails a store holds (for the progress bar)."""
-    return store.count_trails()
-
-
 class _State:
     def __init__(self, path: Path | None, source: str, target: str, restart: bool) -> None:
         self.path = path
