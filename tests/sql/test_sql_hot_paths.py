@@ -37,40 +37,52 @@ def store(url: str) -> Iterator[Store]:
 
 
 def rollups_match_trails(store: Store) -> None:
-    """usage_rollups holds exactly the sums of the trails, per (project, bucket, model)."""
+    """The rollups plus the pending increments hold exactly the sums of the trails, per
+    (project, bucket, model); after a fold, the rollups alone do and nothing is pending."""
+    assert usage_sums(store, pending=True) == trail_sums(store)
+    store.fold_usage()
+    assert usage_sums(store, pending=False) == trail_sums(store)
+    assert usage_sums(store, pending=True) == trail_sums(store)
+
+
+_USAGE = ("prompt_tokens", "completion_tokens", "total_tokens")
+_USAGE += ("cost_prompt", "cost_completion", "cost_total")
+
+
+def trail_sums(store: Store) -> dict[tuple[Any, ...], list[Any]]:
     from sqlalchemy import select
 
-    from llmtrail.store.sql.schema import audit_trails, usage_rollups
+    from llmtrail.store.sql.schema import audit_trails
 
-    engine = store.engine  # type: ignore[attr-defined]
-    cols = (None, "prompt_tokens", "completion_tokens", "total_tokens")
-    cols += ("cost_prompt", "cost_completion", "cost_total")
     expected: dict[tuple[Any, ...], list[Any]] = {}
-    with engine.connect() as conn, localcontext() as ctx:
+    with store.engine.connect() as conn, localcontext() as ctx:  # type: ignore[attr-defined]
         ctx.prec = 60  # exact sums
         for r in conn.execute(select(audit_trails)).mappings():
             key = (r["project_id"], bucket_of(r["timestamp"]), r["model"])
             acc = expected.setdefault(key, [0, 0, 0, 0, Decimal(0), Decimal(0), Decimal(0)])
-            for i, col in enumerate(cols):
-                acc[i] += 1 if col is None else r[col]
-        got = {
-            (r["project_id"], r["bucket"], r["model"]): [
-                r[c]
-                for c in (
-                    "messages",
-                    "prompt_tokens",
-                    "completion_tokens",
-                    "total_tokens",
-                    "cost_prompt",
-                    "cost_completion",
-                    "cost_total",
-                )
-            ]
-            for r in conn.execute(select(usage_rollups)).mappings()
-        }
+            acc[0] += 1
+            for i, col in enumerate(_USAGE, 1):
+                acc[i] += r[col]
+    return expected
+
+
+def usage_sums(store: Store, *, pending: bool) -> dict[tuple[Any, ...], list[Any]]:
+    """Sums per rollup key of usage_rollups (and, with ``pending``, of usage_deltas)."""
+    from sqlalchemy import select
+
+    from llmtrail.store.sql.schema import usage_deltas, usage_rollups
+
+    got: dict[tuple[Any, ...], list[Any]] = {}
+    with store.engine.connect() as conn, localcontext() as ctx:  # type: ignore[attr-defined]
+        ctx.prec = 60
+        for table in (usage_rollups, usage_deltas) if pending else (usage_rollups,):
+            for r in conn.execute(select(table)).mappings():
+                key = (r["project_id"], r["bucket"], r["model"])
+                acc = got.setdefault(key, [0, 0, 0, 0, Decimal(0), Decimal(0), Decimal(0)])
+                for i, col in enumerate(("messages", *_USAGE)):
+                    acc[i] += r[col]
     zero = [0, 0, 0, 0, 0, 0, 0]
-    got = {k: v for k, v in got.items() if v != zero}
-    assert got == expected
+    return {k: v for k, v in got.items() if v != zero}
 
 
 def trail(mid: str, **kw: Any) -> dict[str, Any]:

@@ -283,6 +283,13 @@ class Store(abc.ABC):
         both stores; whether anything changed."""
         raise AuditTrailError(f"the {self.backend} backend cannot write key records")
 
+    def fold_usage(self) -> int:
+        """Fold pending usage increments into the analytics aggregates now; how many were
+        folded. Backends fold on their own (PostgreSQL in a background thread and on every
+        cleanup); this is for a cron or a test that wants it done at once. Analytics is exact
+        either way."""
+        return 0
+
     def count_trails(self, project_id: str | None = None) -> int:
         """How many trails the store holds (of one project)."""
         ids = [project_id] if project_id is not None else [p.id for p in self.list_projects()]

@@ -327,6 +327,10 @@ class DualStore(Store):
     def count_trails(self, project_id: str | None = None) -> int:
         return self._reader().count_trails(project_id)
 
+    def fold_usage(self) -> int:
+        """Fold in the source, and in the target when it is open."""
+        return self.source.fold_usage() + (self._target.fold_usage() if self._target else 0)
+
     @property
     def state(self) -> SharedState:
         """The target's shared state (the database being migrated to), or the source's while

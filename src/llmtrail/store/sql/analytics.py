@@ -1,6 +1,7 @@
 """The SQL backend's analytics queries (SPEC §4).
 
-Usage per (local day, model) comes from ``usage_rollups`` for every whole 15-minute bucket of
+Usage per (local day, model) comes from ``usage_rollups`` (plus the increments not yet folded
+into them, ``usage.py``) for every whole 15-minute bucket of
 the window, and from the raw ``audit_trails`` only for the partial buckets at its edges (a
 ``since``/``until`` that is not on a quarter hour). A days-window (midnight to midnight in any
 zone) is an exact union of buckets, so it reads rollups alone: the cost of a call depends on
@@ -18,13 +19,24 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, and_, case, cast, func, literal, literal_column, or_, select
+from sqlalchemy import (
+    Date,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from llmtrail.analytics import Segment, Usage, Window
 from llmtrail.store.sql.dialects import money_sum
-from llmtrail.store.sql.schema import audit_trails, usage_rollups
+from llmtrail.store.sql.schema import audit_trails, usage_deltas, usage_rollups
 
 
 def shifted_date(dialect: str, col: Any, seconds: int) -> ColumnElement[Any]:
@@ -56,18 +68,19 @@ def usage(conn: Connection, dialect: str, project_id: str, window: Window) -> li
     interior = window.interior if aligned else None
     edges = window.edges if aligned else [(window.start, window.end)]
     if interior is not None:
-        r = usage_rollups.c
-        sub = (
+        # Rollups plus the increments not yet folded into them, in one statement (one snapshot):
+        # a fold moves increments from one to the other atomically, so the sum is exact.
+        parts = [
             select(
                 local_date(dialect, r.bucket, window.segments).label("day"),
                 r.model,
                 r.messages,
                 r.total_tokens,
                 r.cost_total,
-            )
-            .where(r.project_id == project_id, r.bucket >= interior[0], r.bucket < interior[1])
-            .subquery()
-        )
+            ).where(r.project_id == project_id, r.bucket >= interior[0], r.bucket < interior[1])
+            for r in (usage_rollups.c, usage_deltas.c)
+        ]
+        sub = union_all(*parts).subquery()
         out += _grouped(
             conn,
             select(

@@ -21,6 +21,7 @@ from psycopg.types.numeric import Int8
 
 from llmtrail.model import AuditTrail, Cost, TokenUsage
 from llmtrail.model.rules import plain
+from llmtrail.store.sql import usage
 from llmtrail.store.sql.rows import bucket_of, same_value, usage_delta
 from llmtrail.store.sql.schema import audit_trails
 
@@ -28,10 +29,7 @@ COLUMNS: tuple[str, ...] = tuple(audit_trails.c.keys())
 _COLS = ", ".join(f'"{c}"' for c in COLUMNS)
 _SUMS = ("prompt_tokens", "completion_tokens", "total_tokens")
 _MONEY = ("cost_prompt", "cost_completion", "cost_total")
-_ROLLUP_COLS = "project_id, bucket, model, messages, " + ", ".join(_SUMS + _MONEY)
-_ROLLUP_ON_CONFLICT = "ON CONFLICT (project_id, bucket, model) DO UPDATE SET " + ", ".join(
-    f"{c} = usage_rollups.{c} + EXCLUDED.{c}" for c in ("messages", *_SUMS, *_MONEY)
-)
+_ROLLUP_COLS = usage.COLUMNS
 # 15-minute UTC buckets, as rows.bucket_of computes them in Python.
 _BUCKET = "date_bin('15 minutes', \"timestamp\", TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 _INCOMING = "llmtrail_incoming"
@@ -46,10 +44,9 @@ WITH ins AS (
     RETURNING message_id, xmin::text AS version, project_id, "timestamp", model,
         {", ".join(_SUMS + _MONEY)}
 ), rollup AS (
-    INSERT INTO usage_rollups ({_ROLLUP_COLS})
+    INSERT INTO usage_deltas ({_ROLLUP_COLS})
     SELECT project_id, {_BUCKET}, model, count(*), {", ".join(f"sum({c})" for c in _SUMS + _MONEY)}
     FROM ins GROUP BY 1, 2, 3
-    {_ROLLUP_ON_CONFLICT}
 )
 SELECT message_id, version FROM ins"""
 
@@ -64,10 +61,9 @@ WITH ins AS (
     ON CONFLICT (message_id) DO NOTHING
     RETURNING message_id, xmin::text AS version
 ), rollup AS (
-    INSERT INTO usage_rollups ({_ROLLUP_COLS})
+    INSERT INTO usage_deltas ({_ROLLUP_COLS})
     SELECT * FROM (VALUES {_ROLLUP_ROW}) AS d ({_ROLLUP_COLS})
     WHERE EXISTS (SELECT 1 FROM ins)
-    {_ROLLUP_ON_CONFLICT}
 )
 SELECT message_id, version FROM ins"""
 INSERT_FROM_INCOMING = _insert_sql(f"SELECT {_COLS} FROM {_INCOMING}")
@@ -87,12 +83,11 @@ COPY_TYPES = (
 )
 # Binary arrays (%b): half the client and server work of text arrays for a batch's rollups.
 ROLLUP_ARRAYS = f"""
-INSERT INTO usage_rollups ({_ROLLUP_COLS})
+INSERT INTO usage_deltas ({_ROLLUP_COLS})
 SELECT * FROM unnest(
     %b::text[], %b::timestamptz[], %b::text[], %b::int8[],
     %b::int8[], %b::int8[], %b::int8[], %b::numeric[], %b::numeric[], %b::numeric[]
-)
-{_ROLLUP_ON_CONFLICT}"""
+)"""
 SELECT_ONE = f"SELECT {_COLS} FROM audit_trails WHERE message_id = %s"
 SELECT_VERSIONED = f"SELECT {_COLS}, xmin::text FROM audit_trails WHERE message_id = %s"
 SELECT_MANY = f"SELECT {_COLS} FROM audit_trails WHERE message_id = ANY(%s)"
@@ -117,10 +112,9 @@ def update_sql(changed: tuple[int, ...], deltas: int) -> str:
         return update
     return f"""
 WITH upd AS ({update}), rollup AS (
-    INSERT INTO usage_rollups ({_ROLLUP_COLS})
+    INSERT INTO usage_deltas ({_ROLLUP_COLS})
     SELECT * FROM (VALUES {", ".join([_ROLLUP_ROW] * deltas)}) AS d ({_ROLLUP_COLS})
     WHERE EXISTS (SELECT 1 FROM upd)
-    {_ROLLUP_ON_CONFLICT}
 )
 SELECT version FROM upd"""
 

@@ -117,6 +117,30 @@ usage_rollups = Table(
     Index("ix_usage_rollups_bucket", "bucket"),
 )
 
+# Usage increments not yet folded into usage_rollups (PostgreSQL). Each trail write appends
+# its increment here instead of updating the rollup row in place, so concurrent writes to one
+# (project, bucket, model) never wait on each other's row lock; ``usage.fold`` moves them into
+# usage_rollups in the background (SKIP LOCKED) and analytics reads rollups + deltas, exact at
+# every instant. SQLite has one writer at a time and updates usage_rollups directly.
+usage_deltas = Table(
+    "usage_deltas",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    # No foreign key: its check locks the project row (FOR KEY SHARE) once more per write, and
+    # concurrent lockers of one row share a multixact that every new locker must rebuild.
+    # Deleting a project deletes its increments first (``SQLStore._delete_project``).
+    Column("project_id", String(64), nullable=False),
+    Column("bucket", UTCDateTime(), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("messages", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("total_tokens", BigInteger, nullable=False),
+    Column("cost_prompt", Money(), nullable=False),
+    Column("cost_completion", Money(), nullable=False),
+    Column("cost_total", Money(), nullable=False),
+)
+
 # Small key/value facts about a database (e.g. when cleanup last ran), shared by replicas.
 store_state = Table(
     "store_state",

@@ -35,27 +35,24 @@ from llmtrail.model import (
 )
 from llmtrail.store.base import Store, TrailInput
 from llmtrail.store.cursor import decode_cursor, encode_cursor
-from llmtrail.store.sql import accounts, dialects
+from llmtrail.store.sql import accounts, dialects, usage
 from llmtrail.store.sql import analytics as sql_analytics
 from llmtrail.store.sql import cleanup as sql_cleanup
 from llmtrail.store.sql.pg_fast import PgFastPath
 from llmtrail.store.sql.rows import (
     change_deltas,
-    combine,
     row_to_project,
     row_to_trail,
     same_value,
     trail_to_row,
     usage_delta,
 )
-from llmtrail.store.sql.schema import api_keys, audit_trails, projects, usage_rollups
+from llmtrail.store.sql.schema import api_keys, audit_trails, projects
 from llmtrail.store.sql.state import SQLState
 
 log = logging.getLogger("llmtrail.store.sql")
 P = ParamSpec("P")
 R = TypeVar("R")
-_ROLLUP_SUMS = ("messages", "prompt_tokens", "completion_tokens", "total_tokens")
-_ROLLUP_MONEY = ("cost_prompt", "cost_completion", "cost_total")
 _STREAM_MIN = 32  # store_many batches from this size stream through COPY on PostgreSQL
 
 
@@ -102,6 +99,7 @@ class SQLStore(Store):
         cleanup_batch_size: int = 200,
         cleanup_pause_ratio: float = 6.0,
         transaction_pooler: bool = False,
+        fold_seconds: float = 1.0,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
@@ -122,7 +120,8 @@ class SQLStore(Store):
             if self.dialect == "postgresql"
             else None
         )
-        self._rollup_upsert: Any = None
+        # PostgreSQL writes append usage increments; this folds them into the rollups.
+        self._folder = usage.Folder(self.fold_usage, fold_seconds if self._fast else 0)
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -147,20 +146,6 @@ class SQLStore(Store):
                     for p in sorted(missing)
                 ],
             )
-
-    def _bump_rollups(self, conn: Connection, deltas: list[dict[str, Any]]) -> None:
-        rows = combine(deltas)
-        if not rows:
-            return
-        if self._rollup_upsert is None:  # built once: constructing it costs more than running it
-            ins = dialects.insert(self.dialect, usage_rollups)
-            sets: dict[str, Any] = {c: usage_rollups.c[c] + ins.excluded[c] for c in _ROLLUP_SUMS}
-            for c in _ROLLUP_MONEY:
-                sets[c] = dialects.money_add(self.dialect, usage_rollups.c[c], ins.excluded[c])
-            self._rollup_upsert = ins.on_conflict_do_update(
-                index_elements=["project_id", "bucket", "model"], set_=sets
-            )
-        conn.execute(self._rollup_upsert, rows)
 
     def _stamp(self, t: AuditTrail, now: datetime) -> AuditTrail:
         if t.id is not None and t.created_at is not None and t.updated_at is not None:
@@ -236,6 +221,8 @@ class SQLStore(Store):
         else:
             inserted, existing = self._write_batch(fresh, set(firsts), now, creatable)
         self._known_projects.update(t.project_id for t in fresh if t.project_id)
+        if inserted:
+            self._folder.wake()
         return _outcomes(items, stamped, firsts, inserted, existing)
 
     def store_many(
@@ -306,6 +293,7 @@ class SQLStore(Store):
         except exc.TimeoutError as e:
             raise UnavailableError("database unavailable: connection pool exhausted") from e
         self._known_projects.update(t.project_id for t in written if t.project_id)
+        self._folder.wake()
         return _outcomes(items, stamped, firsts, {t.message_id for t in written}, {})
 
     def _write_batch(
@@ -325,7 +313,8 @@ class SQLStore(Store):
                 inserted = set(conn.execute(stmt, trail_to_row(fresh[0])).scalars())
             else:
                 inserted = set(conn.execute(stmt, [trail_to_row(t) for t in fresh]).scalars())
-            self._bump_rollups(conn, [usage_delta(t) for t in fresh if t.message_id in inserted])
+            added = [usage_delta(t) for t in fresh if t.message_id in inserted]
+            usage.add(conn, self.dialect, added)
             others = message_ids - inserted
             existing = self._fetch(conn, others) if others else {}
         return inserted, existing
@@ -361,7 +350,9 @@ class SQLStore(Store):
                 moved = _rollup_key(old) != _rollup_key(new)
                 return new, change_deltas(old, new) if moved else []
 
-            return self._fast.update(message_id, compute)
+            updated = self._fast.update(message_id, compute)
+            self._folder.wake()
+            return updated
         with self._write() as conn:
             query = select(audit_trails).where(audit_trails.c.message_id == message_id)
             if self.dialect == "postgresql":
@@ -377,12 +368,14 @@ class SQLStore(Store):
                     update(audit_trails).where(audit_trails.c.id == old.id).values(**values)
                 )
             if _rollup_key(old) != _rollup_key(new):
-                self._bump_rollups(conn, [usage_delta(new), usage_delta(old, -1)])
+                usage.add(conn, self.dialect, [usage_delta(new), usage_delta(old, -1)])
         return new
 
     @_db_errors
     def _cleanup(self, now: datetime, days: float) -> int:
-        # Bounded batches, each its own transaction: see store/sql/cleanup.py.
+        # Bounded batches, each its own transaction: see store/sql/cleanup.py. Folding first
+        # lets the cron of a deployment with no resident process fold too.
+        self.fold_usage()
         return sql_cleanup.delete_expired(self, now, days)
 
     @_db_errors
@@ -393,6 +386,8 @@ class SQLStore(Store):
     def _usage(self, project_id: str, window: Window) -> list[Usage]:
         # Rollups for whole 15-minute buckets, raw trails for partial edge buckets.
         with self._read() as conn:
+            if self.dialect == "postgresql":  # its statements read one snapshot: exact
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
             return sql_analytics.usage(conn, self.dialect, project_id, window)
 
     @_db_errors
@@ -454,6 +449,9 @@ class SQLStore(Store):
     @_db_errors
     def _delete_project(self, id: str) -> bool:
         with self._write() as conn:
+            # Increments first (no foreign key cascades to them): a fold holding some of them
+            # finishes before the project row is locked, so the two cannot deadlock.
+            usage.forget(conn, id)
             n = conn.execute(delete(projects).where(projects.c.id == id)).rowcount
         self._known_projects.discard(id)
         return bool(n)
@@ -533,7 +531,13 @@ class SQLStore(Store):
         with self._read() as conn:
             conn.execute(select(func.count()).select_from(projects).where(projects.c.id == ""))
 
+    @_db_errors
+    def fold_usage(self) -> int:
+        """Fold pending usage increments into the rollups now (PostgreSQL; see ``usage``)."""
+        return usage.fold(self.engine)
+
     def close(self) -> None:
+        self._folder.close()
         if self._fast is not None:
             self._fast.close()
         self.engine.dispose()
