@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     #: store calls the server runs at once (worker threads); keep near the connection pool
     store_threads: int = Field(4, ge=1, le=256)
     rollup_retention_days: int = Field(400, ge=1)
+    #: PostgreSQL: connections each process keeps in its pool (and as many again on bursts);
+    #: the hot paths keep up to this many checked out in autocommit mode between calls
+    pool_size: int = Field(10, ge=1, le=1000)
+    #: PostgreSQL: writers append usage deltas; a background thread folds them into the
+    #: daily rollups at most this often (0 = never in the background: ``llmtrail fold`` or
+    #: the daily cleanup folds them). Analytics are exact either way.
+    usage_fold_seconds: float = Field(1.0, ge=0, le=3600)
     memory_max_entries: int = Field(100_000, ge=1)
     dual_source_url: str | None = None
     dual_read: Literal["source", "target"] = "source"

@@ -42,3 +42,24 @@ def cleanup(
     finally:
         store.close()
     typer.echo(json.dumps(result.to_wire()))
+
+
+@app.command()
+def fold(url: str | None = URL_OPTION) -> None:
+    """Fold pending usage increments into the daily rollups (PostgreSQL); prints
+    {"folded": n}. Analytics are exact without it; run it from cron where no server runs the
+    background folder (serverless), or let `llmtrail cleanup` do it daily."""
+    from llmtrail.store import open_store
+
+    s = settings()
+    try:
+        store = open_store(url, settings=s.model_copy(update={"usage_fold_seconds": 0}))
+    except AuditTrailError as e:
+        fail(str(e))
+    try:
+        folded = store.fold_usage()
+    except AuditTrailError as e:
+        fail(str(e))
+    finally:
+        store.close()
+    typer.echo(json.dumps({"folded": folded}))

@@ -60,7 +60,7 @@ def _open_sql(url: str, s: Settings, common: dict[str, Any], migrate: bool) -> S
 
     sql_url = normalize_url(url)
     pooled = behind_transaction_pooler(sql_url, s.pooler)
-    engine = make_engine(sql_url, transaction_pooler=pooled)
+    engine = make_engine(sql_url, transaction_pooler=pooled, pool_size=s.pool_size)
     try:
         ensure_schema(engine, auto_migrate=migrate)
     except exc.OperationalError as e:
@@ -76,6 +76,7 @@ def _open_sql(url: str, s: Settings, common: dict[str, Any], migrate: bool) -> S
         rollup_retention_days=s.rollup_retention_days,
         cleanup_batch_size=s.cleanup_batch_size,
         cleanup_pause_ratio=s.cleanup_pause_ratio,
+        fold_seconds=s.usage_fold_seconds,
         **common,
     )
 

@@ -52,7 +52,7 @@ def behind_transaction_pooler(url: URL, setting: str = "auto") -> bool:
     return url.port in POOLER_PORTS or "pooler" in (url.host or "")
 
 
-def make_engine(url: URL, *, transaction_pooler: bool = False) -> Engine:
+def make_engine(url: URL, *, transaction_pooler: bool = False, pool_size: int = 10) -> Engine:
     """An engine with llmtrail's durability and time-out settings for its dialect.
 
     ``transaction_pooler``: psycopg never prepares statements (a statement prepared on one
@@ -70,8 +70,8 @@ def make_engine(url: URL, *, transaction_pooler: bool = False) -> Engine:
         return engine
     return create_engine(
         url,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=pool_size,
+        max_overflow=pool_size,
         pool_timeout=10,
         pool_recycle=1800,
         connect_args={

@@ -82,7 +82,9 @@ class PgFastPath:
         #: pooler: a statement prepared on one server connection is unknown on the next)
         self.prepare = prepare
         self.versions = VersionCache()
-        self.held = HeldConnections(engine)
+        # keep as many autocommit connections as the pool holds: with more writer threads than
+        # that, each call would otherwise check one out and switch its mode
+        self.held = HeldConnections(engine, max_idle=_pool_size(engine))
 
     def close(self) -> None:
         """Give the held connections back to the pool (before the engine is disposed)."""
@@ -416,3 +418,9 @@ def _as_stored(t: AuditTrail) -> AuditTrail:
     return dataclasses.replace(
         t, cost=Cost(plain(cost.prompt), plain(cost.completion), plain(cost.total))
     )
+
+
+def _pool_size(engine: Engine) -> int:
+    """The engine pool's steady size (4 for a pool without one)."""
+    size = getattr(engine.pool, "size", None)
+    return max(1, int(size())) if callable(size) else 4
