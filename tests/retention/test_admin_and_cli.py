@@ -169,6 +169,25 @@ def test_cli_cleanup_dry_run_then_real(db_url: str) -> None:
         assert store.get("a") is None and store.get("c") is not None
 
 
+def test_cli_fold_folds_what_writers_left_pending(db_url: str) -> None:
+    quiet = Settings(database_url=db_url, usage_fold_seconds=0)  # no background folder
+    with open_store(db_url, settings=quiet) as store:
+        seed(store, {"a": 1, "b": 2, "c": 3})
+        backend = store.backend
+        before = store.analytics("proj-1", days=7)
+    r = cli("fold", "--url", db_url)
+    assert r.exit_code == 0, r.output
+    # PostgreSQL appends an increment per write; SQLite updates the rollups in place
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {
+        "folded": 3 if backend == "postgresql" else 0
+    }
+    r = cli("fold", "--url", db_url)
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"folded": 0}
+    with open_store(db_url, settings=quiet) as store:
+        assert store.analytics("proj-1", days=7) == before
+        assert before.message_count == 3
+
+
 def test_cli_cleanup_default_days_from_the_environment(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,14 +10,14 @@ connections kept checked out in autocommit mode (``pg_held.py``):
 
 - ``get``: one prepared ``SELECT`` in autocommit mode (no BEGIN/ROLLBACK round trips);
 - ``insert`` of one trail: one statement inserts it (``ON CONFLICT (message_id) DO NOTHING``)
-  and adds it to ``usage_rollups`` in a data-modifying CTE — atomic on its own, so one round
+  and appends its usage increment to ``usage_deltas`` in a data-modifying CTE — atomic on its own, so one round
   trip and one commit;
 - batches: text ``COPY`` straight into the table (``copy_new`` streams rows while the caller
-  is still validating the next ones) plus one rollup upsert per batch; when a message id
+  is still validating the next ones) plus one insert of the batch's usage increments; when a message id
   already exists, ``COPY`` into a temp table of the transaction and ``INSERT … ON CONFLICT``;
 - ``update``: compute the new trail in Python from the current one, then one statement writes
-  it *only if the row is still that version* (same ``xmin`` and ``updated_at``) and applies
-  the rollup delta in the same CTE; otherwise re-read and retry (optimistic locking instead
+  it *only if the row is still that version* (same ``xmin`` and ``updated_at``) and appends
+  the usage increment in the same CTE; otherwise re-read and retry (optimistic locking instead
   of ``SELECT … FOR UPDATE`` in an explicit transaction). The version this process wrote last
   is remembered (``VersionCache``), so the seed's placeholder-then-completion needs no read.
 

@@ -4,7 +4,8 @@ Statements are plain strings run as prepared statements by psycopg; values are c
 here exactly as the Core column types do (``types.py``): money as exact ``NUMERIC`` (read
 back without trailing zeros), instants as UTC ``timestamptz``, JSON columns as JSONB with JSON
 ``null`` for None (as SQLAlchemy's JSON type stores it), integers typed ``int8`` so every
-execution reuses one prepared statement. ``usage_rollups`` buckets are 15-minute UTC
+execution reuses one prepared statement. Usage increments are appended to ``usage_deltas``
+(folded into ``usage_rollups`` later by ``usage.fold``); their buckets are 15-minute UTC
 ``date_bin`` buckets, equal to ``rows.bucket_of``.
 """
 
@@ -36,7 +37,7 @@ _INCOMING = "llmtrail_incoming"
 
 
 def _insert_sql(source: str) -> str:
-    """Insert trails from ``source`` and add the ones actually inserted to the rollups."""
+    """Insert trails from ``source`` and append the usage of the ones actually inserted."""
     return f"""
 WITH ins AS (
     INSERT INTO audit_trails ({_COLS}) {source}
@@ -102,7 +103,7 @@ _UPDATED_AT = COLUMNS.index("updated_at")
 @functools.lru_cache(maxsize=256)
 def update_sql(changed: tuple[int, ...], deltas: int) -> str:
     """The compare-and-set UPDATE of the ``changed`` columns (indexes into ``COLUMNS``), with
-    ``deltas`` rollup increments applied in the same statement if (and only if) it wrote."""
+    ``deltas`` usage increments appended in the same statement if (and only if) it wrote."""
     sets = ", ".join(f'"{COLUMNS[i]}" = %s' for i in changed)
     update = (
         f"UPDATE audit_trails SET {sets} "
