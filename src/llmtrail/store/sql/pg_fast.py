@@ -10,11 +10,12 @@ connections kept checked out in autocommit mode (``pg_held.py``):
 
 - ``get``: one prepared ``SELECT`` in autocommit mode (no BEGIN/ROLLBACK round trips);
 - ``insert`` of one trail: one statement inserts it (``ON CONFLICT (message_id) DO NOTHING``)
-  and appends its usage increment to ``usage_deltas`` in a data-modifying CTE — atomic on its own, so one round
-  trip and one commit;
+  and appends its usage increment to ``usage_deltas`` in a data-modifying CTE — atomic on its
+  own, so one round trip and one commit;
 - batches: text ``COPY`` straight into the table (``copy_new`` streams rows while the caller
-  is still validating the next ones) plus one insert of the batch's usage increments; when a message id
-  already exists, ``COPY`` into a temp table of the transaction and ``INSERT … ON CONFLICT``;
+  is still validating the next ones) plus one insert of the batch's usage increments; when a
+  message id already exists, ``COPY`` into a temp table of the transaction and
+  ``INSERT … ON CONFLICT``;
 - ``update``: compute the new trail in Python from the current one, then one statement writes
   it *only if the row is still that version* (same ``xmin`` and ``updated_at``) and appends
   the usage increment in the same CTE; otherwise re-read and retry (optimistic locking instead
