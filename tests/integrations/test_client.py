@@ -23,7 +23,7 @@ from llmtrail.errors import (
 )
 from llmtrail.integrations import AsyncTrailClient, TrailClient
 from llmtrail.integrations.openai import instrument
-from llmtrail.pricing import bundled_table
+from llmtrail.pricing import make_pricer
 from llmtrail.server.app import create_app
 from tests.integrations.fake_upstream import Running, Upstream
 
@@ -67,7 +67,7 @@ def test_store_get_update_round_trip_with_server_side_pricing(server: Server) ->
         )
         assert isinstance(t, AuditTrail) and t.id and t.created_at is not None
         assert t.cost is not None and t.cost.total == Decimal("0.00672")
-        assert t.cost_source == "computed" and t.price_version == bundled_table().version
+        assert t.cost_source == "computed" and t.price_version == make_pricer().version
         assert (
             c.store(
                 {

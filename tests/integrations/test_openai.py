@@ -14,7 +14,7 @@ from openai import AsyncOpenAI, OpenAI
 from llmtrail import AsyncStore, Store
 from llmtrail.integrations import TrailClient, trail_options
 from llmtrail.integrations.openai import instrument
-from llmtrail.pricing import bundled_table
+from llmtrail.pricing import make_pricer
 from tests.integrations.fake_upstream import Upstream
 
 MSG = [{"role": "user", "content": "hello"}]
@@ -56,7 +56,7 @@ def test_chat_completion_is_recorded_with_exact_cost_and_returned_unchanged(
     )
     # 976 * 2.50 + 1024 * 1.25 = 3720 -> 0.00372; 300 * 10 -> 0.003 (reasoning counted once)
     assert t.cost is not None and t.cost.total == Decimal("0.00672")
-    assert t.cost_source == "computed" and t.price_version == bundled_table().version
+    assert t.cost_source == "computed" and t.price_version == make_pricer().version
     assert t.reasoning == ["Thinking about hello."]
     assert t.metadata is not None
     assert t.metadata["user"] == "u1" and t.metadata["llm.provider"] == "openai"

@@ -1,9 +1,15 @@
-"""The price table: hand-worked costs per provider and model family, name resolution, files."""
+"""Prices: hand-worked costs per provider and model family, name resolution, price files.
+
+The prices come from the genai-prices dataset; every figure below was worked out by hand from
+the providers' published price pages (USD per million tokens), so a dataset update that
+changed one of them would fail here before it reached a user's costs.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -14,34 +20,30 @@ import llmtrail
 from llmtrail import TokenUsage
 from llmtrail.errors import ValidationError
 from llmtrail.model import rules
-from llmtrail.pricing import (
-    PriceFileError,
-    bundled_table,
-    load_table,
-    make_pricer,
-)
+from llmtrail.pricing import PriceFileError, dataset, load_table, make_pricer
 
-T = bundled_table()
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
+T = make_pricer()
+NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
+DATASET_VERSION = f"genai-prices-{version('genai-prices')}"
 
 
-def cost(model: str, tokens: TokenUsage, at: datetime = NOW) -> tuple[str, str, str]:
-    priced = T.price(model, tokens, at)
+def cost(
+    model: str, tokens: TokenUsage, at: datetime = NOW, provider: str | None = None
+) -> tuple[str, str, str]:
+    priced = T(model, tokens, at, provider=provider)
     assert priced is not None, model
-    assert priced.version == T.version
+    assert priced.version == DATASET_VERSION
     c = priced.cost
     assert c.total == c.prompt + c.completion
     return format(c.prompt, "f"), format(c.completion, "f"), format(c.total, "f")
 
 
-def test_bundled_table_has_version_source_and_date() -> None:
-    assert T.version and T.source and T.as_of
-    assert "openai.com" in T.source and "anthropic.com" in T.source
-    datetime.fromisoformat(T.as_of)
-    assert len(T.models) >= 30
+def test_the_price_version_names_the_dataset_and_its_version() -> None:
+    assert T.version == DATASET_VERSION == dataset().version
+    assert "genai-prices" in dataset().source
 
 
-# --- hand-worked examples (USD per million tokens; see prices.json) -----------------------
+# --- hand-worked examples (USD per million tokens) ----------------------------------------
 
 
 def test_anthropic_sonnet_37_cache_read_and_write_counted_once() -> None:
@@ -139,7 +141,7 @@ def test_price_history_uses_the_price_in_force_at_the_trail_timestamp() -> None:
 def test_no_tokens_is_unpriced_not_a_computed_zero() -> None:
     # SPEC §1: with neither tokens nor cost a trail is ``unpriced`` (placeholders, until the
     # tokens arrive); one token is enough to be priced.
-    assert T.price("gpt-4o", TokenUsage()) is None
+    assert T("gpt-4o", TokenUsage(), NOW) is None
     assert cost("gpt-4o", TokenUsage(0, 1)) == ("0", "0.00001", "0.00001")
 
 
@@ -153,8 +155,6 @@ def test_no_tokens_is_unpriced_not_a_computed_zero() -> None:
         ("claude-3-7-sonnet-latest", "claude-3-7-sonnet"),
         ("Claude-3-7-Sonnet-20250219 ", "claude-3-7-sonnet"),
         ("claude-3-7-sonnet@20250219", "claude-3-7-sonnet"),
-        ("us.anthropic.claude-3-7-sonnet-20250219-v1:0", "claude-3-7-sonnet"),
-        ("anthropic.claude-3-5-haiku-20241022-v1:0", "claude-3-5-haiku"),
         ("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5"),
         ("claude-sonnet-4-0", "claude-sonnet-4"),
         ("claude-sonnet-4-20250514", "claude-sonnet-4"),
@@ -170,25 +170,29 @@ def test_no_tokens_is_unpriced_not_a_computed_zero() -> None:
     ],
 )
 def test_aliases_and_dated_names_resolve(name: str, canonical: str) -> None:
-    found = T.resolve(name)
-    assert found is not None and found.name == canonical
+    found, expected = T.quote(name, at=NOW), T.quote(canonical, at=NOW)
+    assert found is not None and expected is not None
+    assert found.rates == expected.rates
 
 
 @pytest.mark.parametrize(
     "name", ["no-such-model", "ft:gpt-4o-mini-2024-07-18:acme::abc123", "", "gpt-4o-" * 40]
 )
 def test_unknown_models_are_unpriced_not_errors(name: str) -> None:
-    assert T.resolve(name) is None
-    assert T.price(name, TokenUsage(10, 10)) is None
+    assert T.quote(name) is None
+    assert T(name, TokenUsage(10, 10), NOW) is None
+    assert T(name, TokenUsage(10, 10), NOW, provider="openai") is None
 
 
 def test_non_string_model_is_unpriced() -> None:
-    assert T.resolve(42) is None  # type: ignore[arg-type]
+    assert T.quote(42) is None  # type: ignore[arg-type]
 
 
 @settings(max_examples=200, deadline=None)
 @given(
-    model=st.sampled_from(sorted(T.models)),
+    model=st.sampled_from(
+        ["gpt-4o", "gpt-5", "o3", "claude-sonnet-4-5", "claude-opus-4-1", "gemini-2.5-pro"]
+    ),
     prompt=st.integers(1, rules.MAX_TOKENS),
     completion=st.integers(0, rules.MAX_TOKENS),
     data=st.data(),
@@ -198,20 +202,24 @@ def test_every_computed_cost_is_exact_and_a_valid_money_value(
 ) -> None:
     cache_read = data.draw(st.integers(0, prompt))
     cache_write = data.draw(st.integers(0, prompt - cache_read))
+    write_1h = data.draw(st.integers(0, cache_write))
     reasoning = data.draw(st.integers(0, completion))
-    tokens = TokenUsage(prompt, completion, None, cache_read, cache_write, reasoning)
-    priced = T.price(model, tokens)
+    tokens = TokenUsage(prompt, completion, None, cache_read, cache_write, reasoning, write_1h)
+    priced = T(model, tokens, NOW)
     assert priced is not None
     c = priced.cost
     assert c.total == c.prompt + c.completion
     for value in (c.prompt, c.completion, c.total):
         errs = rules.Errors()
         assert rules.money(errs, "cost", value) == value, errs.items
-    rates = T.models[model].rates_for(prompt)
+    quote = T.quote(model, at=NOW, prompt_tokens=prompt)
+    assert quote is not None
+    rates = quote.rates
     expected_prompt = (
         (prompt - cache_read - cache_write) * rates.input
         + cache_read * rates.cache_read
-        + cache_write * rates.cache_write
+        + (cache_write - write_1h) * rates.cache_write
+        + write_1h * (rates.cache_write_1h or rates.cache_write)
     ) / Decimal(1_000_000)
     assert c.prompt == expected_prompt
 
@@ -226,14 +234,16 @@ def test_user_json_file_adds_and_overrides_models(tmp_path: Path) -> None:
         '"gpt-4o": {"input": 2.0, "output": "8"},'
         '"acme-llm": {"input": "1", "output": "2", "aliases": ["acme-llm-latest"]}}}'
     )
-    table = make_pricer(path)
-    assert table.version == f"{T.version}+acme-3"
-    priced = table.price("gpt-4o-2024-08-06", TokenUsage(1_000, 1_000))
+    book = make_pricer(path)
+    assert book.version == f"price-file-acme-3+{DATASET_VERSION}"
+    priced = book("gpt-4o-2024-08-06", TokenUsage(1_000, 1_000), NOW)
     assert priced is not None and str(priced.cost.total) == "0.01"
-    priced = table.price("acme-llm-latest", TokenUsage(1_000_000, 0))
+    assert priced.version == "price-file-acme-3"  # the file priced it, and the trail says so
+    priced = book("acme-llm-latest", TokenUsage(1_000_000, 0), NOW)
     assert priced is not None and priced.cost.total == 1
-    # the rest of the bundled table is still there
-    assert table.resolve("claude-3-7-sonnet-20250219") is not None
+    # every other model still comes from the dataset
+    priced = book("claude-3-7-sonnet-20250219", TokenUsage(1_000, 0), NOW)
+    assert priced is not None and priced.version == DATASET_VERSION
 
 
 def test_user_toml_file(tmp_path: Path) -> None:
@@ -243,6 +253,7 @@ def test_user_toml_file(tmp_path: Path) -> None:
         '[models."claude-3-haiku"]\ninput = 0.2\noutput = 1\n'
     )
     table = load_table(path)
+    assert table.version == "price-file-t1"
     priced = table.price("local-llama", TokenUsage(10, 10_000_000))
     assert priced is not None and priced.cost.total == 1
     priced = table.price("claude-3-haiku-20240307", TokenUsage(1_000_000, 0))
@@ -293,7 +304,7 @@ def test_a_bad_price_file_in_the_environment_fails_open_store(
         llmtrail.open_store("memory://")
 
 
-def test_the_price_table_ships_in_the_wheel(tmp_path: Path) -> None:
+def test_the_wheel_depends_on_the_price_dataset(tmp_path: Path) -> None:
     import importlib.util
     import shutil
     import subprocess
@@ -322,5 +333,8 @@ def test_the_price_table_ships_in_the_wheel(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     with zipfile.ZipFile(wheel) as z:
-        data = z.read("llmtrail/pricing/prices.json")
-    assert b'"version"' in data and b"claude-3-7-sonnet" in data
+        names = z.namelist()
+        (meta,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+        metadata = z.read(meta).decode()
+    assert "Requires-Dist: genai-prices" in metadata
+    assert "llmtrail/migrations/versions/0003_provider_cache_write_1h.py" in names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,11 +15,13 @@ from llmtrail import TokenUsage
 from llmtrail.pricing import (
     UsageError,
     anthropic_usage,
-    bundled_table,
+    make_pricer,
     openai_chat_usage,
     openai_responses_usage,
     raw_usage_metadata,
 )
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_openai_chat_usage_keeps_cached_inside_prompt_and_reasoning_inside_completion() -> None:
@@ -52,7 +55,7 @@ def test_openai_responses_usage() -> None:
     )
     tokens = openai_responses_usage(usage)
     assert tokens == TokenUsage(10_000, 2_000, 12_000, 8_000, None, 1_500)
-    priced = bundled_table().price("gpt-5-mini", tokens)
+    priced = make_pricer()("gpt-5-mini", tokens, NOW)
     assert priced is not None and format(priced.cost.total, "f") == "0.0047"
 
 
@@ -67,8 +70,41 @@ def test_anthropic_usage_adds_cache_reads_and_writes_to_prompt() -> None:
     )
     tokens = anthropic_usage(usage)
     assert tokens == TokenUsage(24_000, 500, 24_500, 20_000, 3_000, None)
-    priced = bundled_table().price("claude-3-7-sonnet-20250219", tokens)
+    priced = make_pricer()("claude-3-7-sonnet-20250219", tokens, NOW)
     assert priced is not None and format(priced.cost.total, "f") == "0.02775"
+
+
+def test_anthropic_one_hour_cache_writes_are_kept_and_priced_at_twice_input() -> None:
+    usage = AnthropicUsage.model_validate(
+        {
+            "input_tokens": 1_000,
+            "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": 50_000,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": 30_000,
+                "ephemeral_1h_input_tokens": 20_000,
+            },
+            "output_tokens": 100,
+        }
+    )
+    tokens = anthropic_usage(usage)
+    assert tokens == TokenUsage(
+        51_000, 100, cache_read=0, cache_write=50_000, cache_write_1h=20_000
+    )
+    # claude-sonnet-4-5: 1000*3 + 30000*3.75 + 20000*6 + 100*15 = 3000+112500+120000+1500
+    priced = make_pricer()("claude-sonnet-4-5", tokens, NOW)
+    assert priced is not None and format(priced.cost.total, "f") == "0.237"
+
+
+def test_anthropic_one_hour_writes_beyond_the_cache_writes_are_rejected() -> None:
+    usage = {
+        "input_tokens": 1,
+        "output_tokens": 1,
+        "cache_creation_input_tokens": 10,
+        "cache_creation": {"ephemeral_1h_input_tokens": 11},
+    }
+    with pytest.raises(UsageError, match="1-hour cache writes exceed"):
+        anthropic_usage(usage)
 
 
 def test_anthropic_thinking_tokens_become_reasoning() -> None:

@@ -38,6 +38,7 @@ _TRAIL_KEYS = {
     "cost": "cost",
     "status": "status",
     "metadata": "metadata",
+    "provider": "provider",
 }
 # Fields the server sets; accepted only from trusted input (copy/import between stores).
 _SERVER_KEYS = {
@@ -66,6 +67,8 @@ _TOKEN_KEYS = {
     "cache_read": "cache_read",
     "cacheWrite": "cache_write",
     "cache_write": "cache_write",
+    "cacheWrite1h": "cache_write_1h",
+    "cache_write_1h": "cache_write_1h",
     "reasoning": "reasoning",
 }
 _COST_KEYS = {"prompt": "prompt", "completion": "completion", "total": "total"}
@@ -81,6 +84,7 @@ CONTENT_FIELDS = (
     "cost",
     "status",
     "metadata",
+    "provider",
 )
 
 
@@ -93,9 +97,12 @@ class PricedCost:
 
 
 class Pricer(Protocol):
-    """Prices token usage for a model; returns None when the model has no known price."""
+    """Prices token usage for a model (served by ``provider`` when known) at the instant ``at``;
+    returns None when the model has no known price."""
 
-    def __call__(self, model: str, tokens: TokenUsage, at: datetime) -> PricedCost | None: ...
+    def __call__(
+        self, model: str, tokens: TokenUsage, at: datetime, provider: str | None = None
+    ) -> PricedCost | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,12 +174,14 @@ def parse_trail(
     st = raw.get("status")
     out["status"] = status if st is None else rules.choice(errs, "status", st, STATUSES)
     out["metadata"] = rules.metadata(errs, "metadata", raw.get("metadata"))
+    if raw.get("provider") is not None:
+        out["provider"] = rules.provider(errs, "provider", raw["provider"])
     if trusted:
         _parse_server_fields(errs, raw, out)
     if errs:
         raise ValidationError(errs.items)
     if not (trusted and out.get("cost_source") is not None and out["cost"] is not None):
-        out.update(cost_fields(out["model"], out["tokens"], out["timestamp"], out["cost"], pricer))
+        out.update(cost_fields(out, out["cost"], pricer))
     if stamp:
         if out.get("id") is None:
             out["id"] = uuid7()
@@ -213,29 +222,36 @@ def apply_update(
         fields["cost_source"] = "provided"
         fields["price_version"] = None
     elif "tokens" in fields and existing.cost_source != "provided":
-        assert existing.timestamp is not None
-        priced = cost_fields(existing.model, fields["tokens"], existing.timestamp, None, pricer)
+        priced = cost_fields(
+            {**_pricing_fields(existing), "tokens": fields["tokens"]}, None, pricer
+        )
         fields.update(priced)
     return dataclasses.replace(existing, **fields)
 
 
 def finalize_cost(trail: AuditTrail, *, cost_sent: bool, pricer: Pricer | None) -> AuditTrail:
     """Set ``cost``/``cost_source``: provided if sent, else computed from tokens, else unpriced."""
-    assert trail.timestamp is not None
     cost = trail.cost if cost_sent else None
-    return dataclasses.replace(
-        trail, **cost_fields(trail.model, trail.tokens, trail.timestamp, cost, pricer)
-    )
+    return dataclasses.replace(trail, **cost_fields(_pricing_fields(trail), cost, pricer))
+
+
+def _pricing_fields(t: AuditTrail) -> dict[str, Any]:
+    return {"model": t.model, "tokens": t.tokens, "timestamp": t.timestamp, "provider": t.provider}
 
 
 def cost_fields(
-    model: str, tokens: TokenUsage, at: datetime, cost: Cost | None, pricer: Pricer | None
+    trail: Mapping[str, Any], cost: Cost | None, pricer: Pricer | None
 ) -> dict[str, Any]:
     """``cost``, ``cost_source`` and ``price_version``: the cost given (provided), else the
-    price of the tokens (computed), else zero (unpriced)."""
+    price of the trail's tokens (``model``, ``tokens``, ``timestamp``, ``provider`` of
+    ``trail``) at its timestamp (computed), else zero (unpriced)."""
     if cost is not None:
         return {"cost": cost, "cost_source": "provided", "price_version": None}
-    priced = pricer(model, tokens, at) if pricer else None
+    priced = None
+    if pricer is not None:
+        at = trail["timestamp"]
+        assert at is not None
+        priced = pricer(trail["model"], trail["tokens"], at, provider=trail.get("provider"))
     if priced is None:
         return {"cost": Cost(), "cost_source": "unpriced", "price_version": None}
     return {"cost": priced.cost, "cost_source": "computed", "price_version": priced.version}
@@ -274,6 +290,11 @@ def parse_tokens(errs: Errors, v: object) -> TokenUsage | None:
         return None
     if (out["reasoning"] or 0) > completion:
         errs.add("tokens.reasoning", "reasoning tokens are part of completion and cannot exceed it")
+        return None
+    if (out["cache_write_1h"] or 0) > (out["cache_write"] or 0):
+        errs.add(
+            "tokens.cacheWrite1h", "1-hour cache writes are part of cacheWrite and cannot exceed it"
+        )
         return None
     return TokenUsage(**out)  # type: ignore[arg-type]
 
@@ -351,6 +372,7 @@ _TOKEN_FIELDS = tuple(
         ("cache_read", rules.MAX_TOKENS),
         ("cache_write", rules.MAX_TOKENS),
         ("reasoning", rules.MAX_TOKENS),
+        ("cache_write_1h", rules.MAX_TOKENS),
     )
 )
 _COST_FIELDS = tuple((name, f"cost.{name}") for name in ("prompt", "completion", "total"))

@@ -27,6 +27,7 @@ MAX_RETENTION_DAYS = 36_500
 MAX_BATCH = 1_000  # trails per batch, and items per page of a listing
 MIN_YEAR, MAX_YEAR = 1970, 9999
 PROJECT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+PROVIDER_RE = re.compile(r"[a-z0-9._-]{1,64}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 # Plain decimal text only: Decimal() itself also takes "1_000", "٣", " 1 ", "Infinity".
@@ -114,6 +115,14 @@ def could_be_message_id(v: object) -> bool:
 def project_id(errs: Errors, field: str, v: object) -> str | None:
     if not isinstance(v, str) or not PROJECT_ID_RE.fullmatch(v):
         errs.add(field, "must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
+        return None
+    return v
+
+
+def provider(errs: Errors, field: str, v: object) -> str | None:
+    """A provider name as OpenTelemetry's ``gen_ai.provider.name`` writes it (``aws-bedrock``)."""
+    if not isinstance(v, str) or not PROVIDER_RE.fullmatch(v):
+        errs.add(field, "must be 1 to 64 characters of a-z, 0-9, '.', '_' or '-'")
         return None
     return v
 

@@ -18,7 +18,11 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
-    """Token counts. ``prompt`` includes cache reads/writes; ``completion`` includes reasoning."""
+    """Token counts. ``prompt`` includes cache reads/writes; ``completion`` includes reasoning.
+
+    ``cache_write_1h`` is the part of ``cache_write`` written with a 1-hour lifetime (Anthropic
+    bills those at 2× input, 5-minute writes at 1.25×).
+    """
 
     prompt: int = 0
     completion: int = 0
@@ -26,6 +30,7 @@ class TokenUsage:
     cache_read: int | None = None
     cache_write: int | None = None
     reasoning: int | None = None
+    cache_write_1h: int | None = None
 
     def __post_init__(self) -> None:
         if self.total is None and _is_int(self.prompt) and _is_int(self.completion):
@@ -72,6 +77,8 @@ class AuditTrail:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     price_version: str | None = None
+    #: who served the call (``openai``, ``anthropic``, ``aws-bedrock``, …); used for pricing
+    provider: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ def tokens_to_wire(t: TokenUsage) -> dict[str, int]:
     for name, key in (
         ("cache_read", "cacheRead"),
         ("cache_write", "cacheWrite"),
+        ("cache_write_1h", "cacheWrite1h"),
         ("reasoning", "reasoning"),
     ):
         value = getattr(t, name)
@@ -56,6 +57,7 @@ def trail_to_wire(t: AuditTrail) -> dict[str, Any]:
         "projectId": t.project_id,
         "timestamp": iso(t.timestamp),
         "model": t.model,
+        "provider": t.provider,
         "reasoning": t.reasoning,
         "contextLayers": t.context_layers,
         "tokens": tokens_to_wire(t.tokens),

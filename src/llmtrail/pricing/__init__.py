@@ -1,8 +1,8 @@
-"""Cost from tokens: the bundled, versioned price table and per-provider usage normalisers.
+"""Cost from tokens: prices from the ``genai-prices`` dataset, a user's price file on top, and
+per-provider usage normalisers.
 
-``make_pricer(path)`` is what stores use: the table shipped in the package
-(``prices.json``), with the models of a user file (``AUDIT_TRAIL_PRICE_FILE``, JSON or TOML
-in the same format) added or overriding ours.
+``make_pricer(path)`` is what stores use: the models of a user file (``AUDIT_TRAIL_PRICE_FILE``,
+JSON or TOML, see ``table.py``) first, then every model of the dataset.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import functools
 import json
 import tomllib
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from llmtrail.pricing.book import PriceBook, PriceSource, Quote
+from llmtrail.pricing.dataset import DatasetPrices
 from llmtrail.pricing.table import (
     ModelPrice,
     PriceFileError,
@@ -31,14 +32,11 @@ from llmtrail.pricing.usage import (
     raw_usage_metadata,
 )
 
-BUNDLED = "prices.json"
-
 
 @functools.cache
-def bundled_table() -> PriceTable:
-    """The price table shipped with llmtrail (its ``version``, ``source`` and ``as_of``)."""
-    text = resources.files(__package__).joinpath(BUNDLED).read_text(encoding="utf-8")
-    return parse_table(json.loads(text, parse_float=Decimal), origin=f"llmtrail/pricing/{BUNDLED}")
+def dataset() -> DatasetPrices:
+    """The ``genai-prices`` data of the installed package (loaded once per process)."""
+    return DatasetPrices()
 
 
 def read_price_file(path: Path) -> dict[str, Any]:
@@ -60,33 +58,35 @@ def read_price_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_table(path: Path | None = None) -> PriceTable:
-    """The bundled table, merged with the user file at ``path`` if given."""
-    table = bundled_table()
-    if path is None:
-        return table
+def load_table(path: Path) -> PriceTable:
+    """The price table of the user file at ``path`` (``PriceFileError`` if malformed)."""
     path = Path(path)
-    return table.merged(read_price_file(path), origin=str(path))
+    return parse_table(read_price_file(path), origin=str(path))
 
 
-def make_pricer(path: Path | None = None) -> PriceTable:
-    """The ``Pricer`` stores use: bundled prices plus the optional override file at ``path``.
+def make_pricer(path: Path | None = None) -> PriceBook:
+    """The ``Pricer`` stores use: the override file at ``path`` (if given) before the dataset.
 
     A malformed override file raises ``PriceFileError`` (naming the file and entry) at once,
     so a typo in a price never silently becomes a wrong cost.
     """
-    return load_table(path)
+    sources: list[PriceSource] = [] if path is None else [load_table(path)]
+    sources.append(dataset())
+    return PriceBook(sources)
 
 
 __all__ = [
+    "DatasetPrices",
     "ModelPrice",
+    "PriceBook",
     "PriceFileError",
     "PriceTable",
+    "Quote",
     "Rates",
     "Tier",
     "UsageError",
     "anthropic_usage",
-    "bundled_table",
+    "dataset",
     "load_table",
     "make_pricer",
     "openai_chat_usage",

@@ -1,12 +1,18 @@
-"""The versioned price table: loading, model-name resolution and exact cost computation.
+"""Price tables in llmtrail's file format (``AUDIT_TRAIL_PRICE_FILE``) and exact cost arithmetic.
 
 Prices are USD per 1,000,000 tokens, written as decimal strings, and every computation is
 exact ``Decimal`` arithmetic. Token semantics follow SPEC §1: ``prompt`` includes cache reads
-and writes, ``completion`` includes reasoning tokens, so each token is priced exactly once::
+and writes, ``completion`` includes reasoning tokens, ``cache_write`` includes the 1-hour
+writes, so each token is priced exactly once::
 
     prompt cost     = (prompt - cache_read - cache_write) * input
-                      + cache_read * cache_read_price + cache_write * cache_write_price
+                      + cache_read * cache_read_price
+                      + (cache_write - cache_write_1h) * cache_write_price
+                      + cache_write_1h * cache_write_1h_price
     completion cost = (completion - reasoning) * output + reasoning * reasoning_price
+
+An unset ``cache_read``/``cache_write`` price is the input price, an unset ``cache_write_1h``
+the ``cache_write`` price, an unset ``reasoning`` the output price (as the providers bill them).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ MILLION = Decimal(1_000_000)
 #: at most this many decimal places per million tokens, so a cost has at most 18 places
 MAX_PRICE_PLACES = 12
 MAX_PRICE = Decimal(1_000_000)
-_RATE_KEYS = ("input", "output", "cache_read", "cache_write", "reasoning")
+_RATE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning")
 _MODEL_KEYS = {*_RATE_KEYS, "provider", "aliases", "tiers", "history", "note"}
 _DATE_SUFFIX = re.compile(r"(?:-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8})$")
 _PREFIX = re.compile(r"^(?:openai/|anthropic/|(?:[a-z]{2,4}\.)?anthropic\.)")
@@ -48,20 +54,24 @@ class Rates:
     cache_read: Decimal
     cache_write: Decimal
     reasoning: Decimal
+    cache_write_1h: Decimal | None = None  # None: the cache_write price
 
     def cost(self, tokens: TokenUsage) -> Cost:
         """The exact cost of ``tokens`` at these rates (each token counted once)."""
         cache_read = tokens.cache_read or 0
         cache_write = tokens.cache_write or 0
+        write_1h = min(tokens.cache_write_1h or 0, cache_write)
         reasoning = tokens.reasoning or 0
         plain_input = max(tokens.prompt - cache_read - cache_write, 0)
         plain_output = max(tokens.completion - reasoning, 0)
+        price_1h = self.cache_write if self.cache_write_1h is None else self.cache_write_1h
         with localcontext() as ctx:
             ctx.prec = 80
             prompt = (
                 plain_input * self.input
                 + cache_read * self.cache_read
-                + cache_write * self.cache_write
+                + (cache_write - write_1h) * self.cache_write
+                + write_1h * price_1h
             ) / MILLION
             completion = (plain_output * self.output + reasoning * self.reasoning) / MILLION
             total = prompt + completion
@@ -111,7 +121,11 @@ class ModelPrice:
 
 @dataclass(frozen=True)
 class PriceTable:
-    """A versioned price table; calling it prices a trail (it is a ``Pricer``)."""
+    """A versioned price table; calling it prices a trail (it is a ``Pricer``).
+
+    A model entry with a ``provider`` applies to calls of that provider (or of no known
+    provider); an entry without one applies to every provider.
+    """
 
     version: str
     source: str
@@ -119,7 +133,7 @@ class PriceTable:
     models: Mapping[str, ModelPrice]
     aliases: Mapping[str, str] = field(default_factory=dict)
 
-    def resolve(self, model: str) -> ModelPrice | None:
+    def find(self, model: str, provider: str | None = None) -> ModelPrice | None:
         """The prices of ``model``: exact name, alias, or the name without a date suffix."""
         if not isinstance(model, str):
             return None
@@ -129,40 +143,32 @@ class PriceTable:
         for candidate in _candidates(name):
             key = self.aliases.get(candidate, candidate)
             found = self.models.get(key)
-            if found is not None:
+            if found is not None and (not found.provider or provider in (None, found.provider)):
                 return found
         return None
 
     def price(
-        self, model: str, tokens: TokenUsage, at: datetime | None = None
+        self,
+        model: str,
+        tokens: TokenUsage,
+        at: datetime | None = None,
+        provider: str | None = None,
     ) -> PricedCost | None:
         """The exact cost of ``tokens`` on ``model`` at ``at``; None for an unknown model, and
         for a trail without tokens (a placeholder: SPEC §1 calls it ``unpriced`` until its
         tokens arrive and it is re-priced)."""
         if tokens.prompt == 0 and tokens.completion == 0:
             return None
-        found = self.resolve(model)
+        found = self.find(model, provider)
         if found is None:
             return None
         rates = found.rates_for(tokens.prompt, at)
         return PricedCost(rates.cost(tokens), self.version)
 
-    def __call__(self, model: str, tokens: TokenUsage, at: datetime) -> PricedCost | None:
-        return self.price(model, tokens, at)
-
-    def merged(self, data: Mapping[str, Any], *, origin: str) -> PriceTable:
-        """This table with the models of ``data`` (a user file) added or replacing ours."""
-        other = parse_table(data, origin=origin, require_header=False)
-        models = dict(self.models)
-        aliases = {k: v for k, v in self.aliases.items() if v not in other.models}
-        for name in other.models:
-            aliases.pop(name, None)
-        models.update(other.models)
-        aliases.update(other.aliases)
-        user_version = str(data.get("version") or _digest(data))
-        version = f"{self.version}+{user_version}"[:64]
-        source = f"{self.source}; overrides: {other.source or origin}"
-        return PriceTable(version, source, other.as_of or self.as_of, models, aliases)
+    def __call__(
+        self, model: str, tokens: TokenUsage, at: datetime, provider: str | None = None
+    ) -> PricedCost | None:
+        return self.price(model, tokens, at, provider)
 
 
 def _candidates(name: str) -> list[str]:
@@ -181,14 +187,14 @@ def _digest(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(repr(sorted(data.items())).encode()).hexdigest()[:12]
 
 
-def parse_table(data: Mapping[str, Any], *, origin: str, require_header: bool = True) -> PriceTable:
-    """Validate a price file's content (the format of the bundled ``prices.json``)."""
+def parse_table(data: Mapping[str, Any], *, origin: str) -> PriceTable:
+    """Validate a price file's content; its ``version`` (else a digest of the content) becomes
+    ``price-file-<version>``, what ``priceVersion`` records for a cost priced from it."""
     if not isinstance(data, Mapping):
         raise PriceFileError(f"{origin}: the price file must hold an object")
-    if require_header:
-        for key in ("version", "source", "as_of"):
-            if not isinstance(data.get(key), str) or not data[key]:
-                raise PriceFileError(f"{origin}: {key!r} must be a non-empty string")
+    for key in ("version", "source", "as_of"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise PriceFileError(f"{origin}: {key!r} must be a string")
     raw_models = data.get("models")
     if not isinstance(raw_models, Mapping):
         raise PriceFileError(f"{origin}: 'models' must be an object of model name to prices")
@@ -207,7 +213,7 @@ def parse_table(data: Mapping[str, Any], *, origin: str, require_header: bool = 
         history = tuple(
             sorted(_periods(entry.get("history"), where), key=lambda p: p.until),
         )
-        provider = str(entry.get("provider") or "")
+        provider = str(entry.get("provider") or "").strip().lower()
         models[name] = ModelPrice(name, provider, rates, tiers, history)
         raw_aliases = entry.get("aliases") or []
         if not isinstance(raw_aliases, list) or not all(isinstance(a, str) for a in raw_aliases):
@@ -215,8 +221,8 @@ def parse_table(data: Mapping[str, Any], *, origin: str, require_header: bool = 
         for alias in raw_aliases:
             aliases[alias.strip().lower()] = name
     return PriceTable(
-        version=str(data.get("version") or ""),
-        source=str(data.get("source") or ""),
+        version=f"price-file-{data.get('version') or _digest(data)}"[:64],
+        source=str(data.get("source") or origin),
         as_of=str(data.get("as_of") or ""),
         models=models,
         aliases=aliases,
@@ -250,14 +256,24 @@ def _rates(entry: Mapping[str, Any], where: str, base: Rates | None = None) -> R
 
     inp = get("input", base.input if base else Decimal(0))
     out = get("output", base.output if base else Decimal(0))
+    # A tier or period that sets ``input`` resets the cache prices to it; one that does not
+    # keeps the base's (and likewise ``output`` for reasoning).
+    keep_in = base if base is not None and "input" not in entry else None
+    keep_out = base if base is not None and "output" not in entry else None
+    write_1h = (
+        keep_in.cache_write_1h if keep_in is not None and "cache_write" not in entry else None
+    )
     return Rates(
         input=inp,
         output=out,
-        cache_read=get("cache_read", inp if base is None or "input" in entry else base.cache_read),
-        cache_write=get(
-            "cache_write", inp if base is None or "input" in entry else base.cache_write
+        cache_read=get("cache_read", keep_in.cache_read if keep_in else inp),
+        cache_write=get("cache_write", keep_in.cache_write if keep_in else inp),
+        reasoning=get("reasoning", keep_out.reasoning if keep_out else out),
+        cache_write_1h=(
+            _price(entry["cache_write_1h"], f"{where}.cache_write_1h")
+            if "cache_write_1h" in entry
+            else write_1h
         ),
-        reasoning=get("reasoning", out if base is None or "output" in entry else base.reasoning),
     )
 
 

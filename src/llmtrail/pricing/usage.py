@@ -9,7 +9,8 @@ SPEC §1: ``prompt`` includes cache reads and writes, ``completion`` includes re
   ``output_tokens``/``output_tokens_details.reasoning_tokens``.
 * Anthropic Messages: ``input_tokens`` EXCLUDES ``cache_read_input_tokens`` and
   ``cache_creation_input_tokens``, so those are added to form ``prompt``; ``output_tokens``
-  includes ``output_tokens_details.thinking_tokens``.
+  includes ``output_tokens_details.thinking_tokens``; ``cache_creation.ephemeral_1h_input_tokens``
+  is the part of the cache writes made with a 1-hour lifetime.
 
 Each function accepts the SDK's pydantic object or the equivalent JSON mapping, and raises
 ``UsageError`` (naming the field) on negative, non-integer, absurd or inconsistent counts.
@@ -74,6 +75,7 @@ def _checked(
     cache_write: int | None,
     reasoning: int | None,
     names: tuple[str, str],
+    cache_write_1h: int | None = None,
 ) -> TokenUsage:
     if (cache_read or 0) + (cache_write or 0) > prompt:
         cached = (cache_read or 0) + (cache_write or 0)
@@ -82,12 +84,17 @@ def _checked(
         raise UsageError(f"reasoning tokens exceed {names[1]} ({reasoning} > {completion})")
     if prompt + completion > rules.MAX_TOKENS:
         raise UsageError(f"total tokens are absurdly large ({prompt + completion})")
+    if (cache_write_1h or 0) > (cache_write or 0):
+        raise UsageError(
+            f"1-hour cache writes exceed cache writes ({cache_write_1h} > {cache_write})"
+        )
     return TokenUsage(
         prompt=prompt,
         completion=completion,
         cache_read=cache_read,
         cache_write=cache_write,
         reasoning=reasoning,
+        cache_write_1h=cache_write_1h,
     )
 
 
@@ -125,10 +132,11 @@ def anthropic_usage(usage: object) -> TokenUsage:
     cache_write = _count(d, "cache_creation_input_tokens", "usage", required=False)
     odt = _details(d, "output_tokens_details")
     reasoning = _count(odt, "thinking_tokens", "usage.output_tokens_details", required=False)
+    creation = _details(d, "cache_creation")
+    write_1h = _count(creation, "ephemeral_1h_input_tokens", "usage.cache_creation", required=False)
     prompt = plain + (cache_read or 0) + (cache_write or 0)
-    return _checked(
-        prompt, completion, cache_read, cache_write, reasoning, ("input tokens", "output_tokens")
-    )
+    names = ("input tokens", "output_tokens")
+    return _checked(prompt, completion, cache_read, cache_write, reasoning, names, write_1h or None)
 
 
 def raw_usage_metadata(provider: str, api: str, usage: object) -> dict[str, str]:

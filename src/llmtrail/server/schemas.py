@@ -29,6 +29,9 @@ class TokensIn(_Doc):
     total: int | None = Field(None, ge=0, description="prompt + completion (the default)")
     cacheRead: int | None = Field(None, ge=0, description="part of prompt")
     cacheWrite: int | None = Field(None, ge=0, description="part of prompt")
+    cacheWrite1h: int | None = Field(
+        None, ge=0, description="part of cacheWrite written with a 1-hour lifetime"
+    )
     reasoning: int | None = Field(None, ge=0, description="part of completion")
 
 
@@ -43,6 +46,11 @@ class TrailIn(_Doc):
 
     messageId: str = Field(min_length=1, max_length=rules.MAX_MESSAGE_ID)
     model: str = Field(min_length=1, max_length=rules.MAX_MODEL)
+    provider: str | None = Field(
+        None,
+        pattern=rules.PROVIDER_RE.pattern,
+        description="who served the call (openai, anthropic, aws-bedrock, …); used for pricing",
+    )
     projectId: str | None = Field(None, description="if sent, must match the path")
     timestamp: datetime | None = Field(None, description="RFC 3339 with an offset; default now")
     reasoning: list[str] | None = Field(None, max_length=rules.MAX_REASONING_ITEMS)
@@ -73,6 +81,7 @@ class TokensOut(BaseModel):
     total: int
     cacheRead: int | None = None
     cacheWrite: int | None = None
+    cacheWrite1h: int | None = None
     reasoning: int | None = None
 
 
@@ -90,6 +99,7 @@ class TrailOut(BaseModel):
     projectId: str
     timestamp: datetime
     model: str
+    provider: str | None = None
     reasoning: list[str] | None
     contextLayers: int
     tokens: TokensOut

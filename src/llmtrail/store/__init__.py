@@ -88,7 +88,7 @@ def _open_dual(s: Settings, common: dict[str, Any], migrate: bool) -> Store:
 
 
 def default_pricer(s: Settings) -> Pricer | None:
-    """The price table's pricer (bundled prices plus ``AUDIT_TRAIL_PRICE_FILE``), if present."""
+    """The price book: ``AUDIT_TRAIL_PRICE_FILE`` (if set) before the genai-prices dataset."""
     try:
         from llmtrail.pricing import make_pricer
     except ImportError:

@@ -30,6 +30,8 @@ CSV_COLUMNS = (
     "promptTokens", "completionTokens", "totalTokens", "cacheReadTokens", "cacheWriteTokens",
     "reasoningTokens", "costPrompt", "costCompletion", "costTotal", "costSource",
     "priceVersion", "reasoning", "metadata", "createdAt", "updatedAt",
+    # added later, so at the end: readers that index columns by position keep working
+    "provider", "cacheWrite1hTokens",
 )  # fmt: skip
 MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 # A cell a spreadsheet would run as a formula (OWASP "CSV injection"): a messageId such as
@@ -115,6 +117,7 @@ def _csv_values(t: AuditTrail) -> list[Any]:
         "" if w["reasoning"] is None else dumps(w["reasoning"]),
         "" if w["metadata"] is None else dumps(w["metadata"]),
         w["createdAt"], w["updatedAt"],
+        w["provider"] or "", tok.get("cacheWrite1h", ""),
     ]  # fmt: skip
 
 

@@ -80,7 +80,7 @@ COPY_TYPES = (
     *("text", "text", "text", "timestamptz", "text", "jsonb", "int4"),
     *("int8", "int8", "int8", "int8", "int8", "int8"),
     *("numeric", "numeric", "numeric", "text", "text", "text", "jsonb"),
-    *("timestamptz", "timestamptz"),
+    *("timestamptz", "timestamptz", "text", "int8"),
 )
 # Binary arrays (%b): half the client and server work of text arrays for a batch's rollups.
 ROLLUP_ARRAYS = f"""
@@ -133,7 +133,10 @@ def changed_values(old: AuditTrail, new: AuditTrail) -> tuple[tuple[int, ...], l
 
 
 _JSON_AT = (COLUMNS.index("reasoning"), COLUMNS.index("metadata"))
-_INT_AT = tuple(range(COLUMNS.index("context_layers"), COLUMNS.index("reasoning_tokens") + 1))
+_INT_AT = (
+    *range(COLUMNS.index("context_layers"), COLUMNS.index("reasoning_tokens") + 1),
+    COLUMNS.index("cache_write_1h_tokens"),
+)
 
 
 def _typed(i: int, v: Any) -> Any:
@@ -153,7 +156,7 @@ def _raw_values(t: AuditTrail) -> tuple[Any, ...]:
         *(t.context_layers, tk.prompt, tk.completion, tk.total),
         *(tk.cache_read, tk.cache_write, tk.reasoning),
         *(cost.prompt, cost.completion, cost.total, t.cost_source, t.price_version),
-        *(t.status, t.metadata, t.created_at, t.updated_at),
+        *(t.status, t.metadata, t.created_at, t.updated_at, t.provider, tk.cache_write_1h),
     )
 
 
@@ -194,6 +197,8 @@ def trail_values(t: AuditTrail) -> tuple[Any, ...]:
         Jsonb(t.metadata),
         t.created_at,
         t.updated_at,
+        t.provider,
+        _int(tk.cache_write_1h),
     )
 
 
@@ -227,6 +232,8 @@ def copy_values(t: AuditTrail) -> tuple[Any, ...]:
         _JSON_NULL if t.metadata is None else Jsonb(t.metadata),
         t.created_at,
         t.updated_at,
+        t.provider,
+        tk.cache_write_1h,
     )
 
 
@@ -249,7 +256,7 @@ def values_to_trail(r: Sequence[Any]) -> AuditTrail:
         model=r[4],
         reasoning=r[5],
         context_layers=r[6],
-        tokens=TokenUsage(r[7], r[8], r[9], r[10], r[11], r[12]),
+        tokens=TokenUsage(r[7], r[8], r[9], r[10], r[11], r[12], r[23]),
         cost=Cost(plain(r[13]), plain(r[14]), plain(r[15])),
         cost_source=r[16],
         price_version=r[17],
@@ -257,6 +264,7 @@ def values_to_trail(r: Sequence[Any]) -> AuditTrail:
         metadata=r[19],
         created_at=_utc(r[20]),
         updated_at=_utc(r[21]),
+        provider=r[22],
     )
 
 
@@ -267,6 +275,7 @@ def _check_layout() -> None:
         *("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"),
         *("cost_prompt", "cost_completion", "cost_total", "cost_source", "price_version"),
         *("status", "metadata", "created_at", "updated_at"),
+        *("provider", "cache_write_1h_tokens"),
     ]
     if list(COLUMNS) != expected:  # pragma: no cover - guards trail_values/values_to_trail
         raise RuntimeError(f"audit_trails columns changed; update pg_statements.py: {COLUMNS}")

@@ -36,6 +36,8 @@ def trail_to_row(t: AuditTrail) -> dict[str, Any]:
         "metadata": t.metadata,
         "created_at": t.created_at,
         "updated_at": t.updated_at,
+        "provider": t.provider,
+        "cache_write_1h_tokens": t.tokens.cache_write_1h,
     }
 
 
@@ -55,6 +57,7 @@ def row_to_trail(r: Any) -> AuditTrail:
             cache_read=r["cache_read_tokens"],
             cache_write=r["cache_write_tokens"],
             reasoning=r["reasoning_tokens"],
+            cache_write_1h=r["cache_write_1h_tokens"],
         ),
         cost=Cost(r["cost_prompt"], r["cost_completion"], r["cost_total"]),
         cost_source=r["cost_source"],
@@ -63,6 +66,7 @@ def row_to_trail(r: Any) -> AuditTrail:
         metadata=r["metadata"],
         created_at=r["created_at"],
         updated_at=r["updated_at"],
+        provider=r["provider"],
     )
 
 

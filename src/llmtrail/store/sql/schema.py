@@ -71,6 +71,9 @@ audit_trails = Table(
     Column("metadata", Json, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Added by migration 0003, hence after the others (ALTER TABLE ADD COLUMN appends).
+    Column("provider", String(64), nullable=True),
+    Column("cache_write_1h_tokens", BigInteger, nullable=True),
     # Newest-first listing per project and its keyset cursor (a B-tree scans either way).
     Index("ix_audit_trails_project_id_timestamp_id", "project_id", "timestamp", "id"),
     Index("ix_audit_trails_timestamp", "timestamp"),

@@ -1,0 +1,89 @@
+"""The price book stores use: the user's price file first, then the ``genai-prices`` dataset.
+
+Each source finds a model (for a provider, when one is known) and says which rates were in
+force at an instant; the first source that knows the model prices it, and ``priceVersion``
+records which one did (``price-file-<version>`` or ``genai-prices-<version>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from llmtrail.model.parse import PricedCost
+from llmtrail.model.types import TokenUsage
+from llmtrail.pricing.table import Rates
+
+
+class PricedModel(Protocol):
+    """A model as one price source knows it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def provider(self) -> str: ...
+
+    def rates_for(self, prompt_tokens: int, at: datetime | None = None) -> Rates | None: ...
+
+
+class PriceSource(Protocol):
+    """Where prices come from: a price file (``PriceTable``) or the dataset."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+    def find(self, model: str, provider: str | None = None) -> PricedModel | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The price a model is charged at: which source, which entry, which rates."""
+
+    model: str
+    provider: str
+    rates: Rates
+    version: str
+    source: str
+
+
+class PriceBook:
+    """Prices a trail from the first source that knows its model (it is a ``Pricer``)."""
+
+    def __init__(self, sources: Sequence[PriceSource]) -> None:
+        self.sources = tuple(sources)
+        #: every source's version, most specific first (for logs and ``llmtrail prices``)
+        self.version = "+".join(s.version for s in self.sources)
+
+    def quote(
+        self,
+        model: str,
+        provider: str | None = None,
+        at: datetime | None = None,
+        prompt_tokens: int = 0,
+    ) -> Quote | None:
+        """The price of ``model`` (served by ``provider``) at ``at`` for a request of
+        ``prompt_tokens`` prompt tokens; None when no source knows it."""
+        for source in self.sources:
+            found = source.find(model, provider)
+            if found is None:
+                continue
+            rates = found.rates_for(prompt_tokens, at)
+            if rates is not None:
+                return Quote(found.name, found.provider, rates, source.version, source.source)
+        return None
+
+    def __call__(
+        self, model: str, tokens: TokenUsage, at: datetime, provider: str | None = None
+    ) -> PricedCost | None:
+        if tokens.prompt == 0 and tokens.completion == 0:
+            return None  # a placeholder: unpriced until its tokens arrive (SPEC §1)
+        quote = self.quote(model, provider, at, tokens.prompt)
+        if quote is None:
+            return None
+        return PricedCost(quote.rates.cost(tokens), quote.version)

@@ -1,0 +1,150 @@
+"""Prices from pydantic's ``genai-prices`` dataset: many providers, historic prices, tiers.
+
+The dataset finds the model (and its provider) and says which prices were in force at an
+instant; the cost itself is computed by ``table.Rates``, exactly as for an override file, so
+every source prices tokens by the same rule (and ~50× faster than the dataset's general
+calculator, which also handles audio, images and per-request fees that trails do not carry).
+
+Look-ups are cached here, in a bounded LRU: the dataset's own look-up caches keep every model
+name they were ever asked about, which a stream of made-up names would grow without end.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from importlib.metadata import version as package_version
+
+from genai_prices import types as gp
+from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
+
+from llmtrail.pricing.table import Rates
+
+NAME = "genai-prices"
+#: OpenTelemetry ``gen_ai.provider.name`` values the dataset does not recognise by itself
+_PROVIDER_ALIASES = {
+    "x_ai": "x-ai",
+    "azure.ai.inference": "azure",
+    "azure.ai.openai": "azure",
+    "aws_bedrock": "aws",
+    "mistralai": "mistral",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetModel:
+    """One model of the dataset as one provider sells it."""
+
+    name: str
+    provider: str
+    info: gp.ModelInfo
+
+    def rates_for(self, prompt_tokens: int, at: datetime | None = None) -> Rates | None:
+        """The rates in force at ``at`` (now if None) for a request of ``prompt_tokens``;
+        None if the model has no token prices (an audio- or image-only model)."""
+        prices = self.info.get_prices(at or datetime.now(UTC))
+        cached = _TIERS.get(id(prices))
+        if cached is None or cached[0] is not prices:
+            cached = _TIERS[id(prices)] = (prices, token_tiers(prices))
+        rates = None
+        for start, tier_rates in cached[1]:  # ascending: the last one exceeded applies
+            if rates is None or prompt_tokens > start:
+                rates = tier_rates
+        return rates
+
+
+class DatasetPrices:
+    """The ``genai-prices`` data shipped with the installed package (a price source)."""
+
+    def __init__(self) -> None:
+        self.version = f"{NAME}-{package_version('genai-prices')}"
+        self.source = (
+            f"{NAME} {package_version('genai-prices')} (https://github.com/pydantic/genai-prices)"
+        )
+        self._providers = get_snapshot().providers
+        self.find = functools.lru_cache(maxsize=4096)(self._find)
+
+    def _find(self, model: str, provider: str | None = None) -> DatasetModel | None:
+        """``model`` as ``provider`` sells it, else as whichever provider the name points to
+        (a gateway or an unknown provider is priced at the model's list price)."""
+        if not isinstance(model, str):
+            return None
+        name = model.strip().lower()
+        if not name or name.startswith("ft:"):
+            return None  # fine-tuned models have their own, higher prices
+        found = self._in(self._provider(provider), name) if provider else None
+        head, sep, rest = name.partition("/")
+        if found is None and sep and rest:  # "openai/gpt-4o", as LiteLLM writes it
+            found = self._in(self._provider(head), rest)
+        for candidate in self._providers:
+            if found is not None:
+                break
+            match = candidate.model_match
+            if match is not None and match.is_match(name):
+                found = self._in(candidate, name)
+        if found is None and "." in name:  # Bedrock ids ("us.anthropic.claude-…-v1:0")
+            found = self._in(self._provider("aws"), name)
+        return found
+
+    def _in(self, provider: gp.Provider | None, name: str) -> DatasetModel | None:
+        if provider is None:
+            return None
+        info = provider.find_model(name, all_providers=self._providers)
+        return None if info is None else DatasetModel(info.id, provider.id, info)
+
+    def _provider(self, name: str) -> gp.Provider | None:
+        name = name.strip().lower()
+        return find_provider_by_id(self._providers, _PROVIDER_ALIASES.get(name, name))
+
+
+# The dataset's price objects are static, so their token tiers are worked out once each (the
+# object is kept beside them: an id is only unique while its object lives).
+_TIERS: dict[int, tuple[gp.ModelPrice, list[tuple[int, Rates]]]] = {}
+
+
+def token_tiers(prices: gp.ModelPrice) -> list[tuple[int, Rates]]:
+    """The token rates of ``prices`` from each tier's start on, ascending (``(-1, base)``
+    first); empty if it has no token prices. A tier applies to the whole request once the
+    prompt exceeds its start, as the dataset and the providers have it."""
+    starts = {-1}
+    for value in vars(prices).values():
+        if isinstance(value, gp.TieredPrices):
+            starts.update(t.start for t in value.tiers)
+    out = []
+    for start in sorted(starts):
+        rates = token_rates(prices, start + 1)
+        if rates is not None:
+            out.append((start, rates))
+    return out
+
+
+def token_rates(prices: gp.ModelPrice, prompt_tokens: int) -> Rates | None:
+    """The token rates of ``prices`` for a request of ``prompt_tokens``."""
+
+    def get(key: str) -> Decimal | None:
+        value = vars(prices).get(key)
+        if isinstance(value, gp.TieredPrices):
+            applicable = value.base
+            for tier in value.tiers:  # sorted by start
+                if prompt_tokens > tier.start:
+                    applicable = tier.price
+            return applicable
+        return value if isinstance(value, Decimal) else None
+
+    inp, out = get("input_mtok"), get("output_mtok")
+    if inp is None and out is None:
+        return None
+    inp = inp if inp is not None else Decimal(0)
+    out = out if out is not None else Decimal(0)
+    cache_read, cache_write = get("cache_read_mtok"), get("cache_write_mtok")
+    reasoning = get("output_reasoning_mtok")
+    return Rates(
+        input=inp,
+        output=out,
+        cache_read=inp if cache_read is None else cache_read,
+        cache_write=inp if cache_write is None else cache_write,
+        reasoning=out if reasoning is None else reasoning,
+        cache_write_1h=get("cache_write_1h_mtok"),
+    )
