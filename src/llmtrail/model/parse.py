@@ -360,7 +360,7 @@ def _parse_server_fields(errs: Errors, raw: Mapping[str, Any], out: dict[str, An
 
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
 _TOKEN_FIELDS = tuple(

@@ -28,6 +28,8 @@ class PricedModel(Protocol):
 
     def rates_for(self, prompt_tokens: int, at: datetime | None = None) -> Rates | None: ...
 
+    def tiers_at(self, at: datetime | None = None) -> list[tuple[int, Rates]]: ...
+
 
 class PriceSource(Protocol):
     """Where prices come from: a price file (``PriceTable``) or the dataset."""
@@ -50,6 +52,8 @@ class Quote:
     rates: Rates
     version: str
     source: str
+    #: the rates from each long-context tier's start on (exclusive), base first as -1
+    tiers: tuple[tuple[int, Rates], ...] = ()
 
 
 class PriceBook:
@@ -69,21 +73,32 @@ class PriceBook:
     ) -> Quote | None:
         """The price of ``model`` (served by ``provider``) at ``at`` for a request of
         ``prompt_tokens`` prompt tokens; None when no source knows it."""
-        for source in self.sources:
-            found = source.find(model, provider)
-            if found is None:
-                continue
-            rates = found.rates_for(prompt_tokens, at)
-            if rates is not None:
-                return Quote(found.name, found.provider, rates, source.version, source.source)
-        return None
+        hit = self._lookup(model, provider, at, prompt_tokens)
+        if hit is None:
+            return None
+        source, found, rates = hit
+        tiers = tuple(found.tiers_at(at))
+        return Quote(found.name, found.provider, rates, source.version, source.source, tiers)
 
     def __call__(
         self, model: str, tokens: TokenUsage, at: datetime, provider: str | None = None
     ) -> PricedCost | None:
         if tokens.prompt == 0 and tokens.completion == 0:
             return None  # a placeholder: unpriced until its tokens arrive (SPEC §1)
-        quote = self.quote(model, provider, at, tokens.prompt)
-        if quote is None:
+        hit = self._lookup(model, provider, at, tokens.prompt)
+        if hit is None:
             return None
-        return PricedCost(quote.rates.cost(tokens), quote.version)
+        source, _, rates = hit
+        return PricedCost(rates.cost(tokens), source.version)
+
+    def _lookup(
+        self, model: str, provider: str | None, at: datetime | None, prompt_tokens: int
+    ) -> tuple[PriceSource, PricedModel, Rates] | None:
+        for source in self.sources:
+            found = source.find(model, provider)
+            if found is None:
+                continue
+            rates = found.rates_for(prompt_tokens, at)
+            if rates is not None:
+                return source, found, rates
+        return None

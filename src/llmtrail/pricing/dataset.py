@@ -44,15 +44,20 @@ class DatasetModel:
     def rates_for(self, prompt_tokens: int, at: datetime | None = None) -> Rates | None:
         """The rates in force at ``at`` (now if None) for a request of ``prompt_tokens``;
         None if the model has no token prices (an audio- or image-only model)."""
+        rates = None
+        for start, tier_rates in self.tiers_at(at):  # ascending: the last one exceeded applies
+            if rates is None or prompt_tokens > start:
+                rates = tier_rates
+        return rates
+
+    def tiers_at(self, at: datetime | None = None) -> list[tuple[int, Rates]]:
+        """The token rates in force at ``at`` from each tier's start on (exclusive), ascending,
+        the base rates first as ``(-1, rates)``; empty without token prices."""
         prices = self.info.get_prices(at or datetime.now(UTC))
         cached = _TIERS.get(id(prices))
         if cached is None or cached[0] is not prices:
             cached = _TIERS[id(prices)] = (prices, token_tiers(prices))
-        rates = None
-        for start, tier_rates in cached[1]:  # ascending: the last one exceeded applies
-            if rates is None or prompt_tokens > start:
-                rates = tier_rates
-        return rates
+        return cached[1]
 
 
 class DatasetPrices:

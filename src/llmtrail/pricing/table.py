@@ -107,16 +107,23 @@ class ModelPrice:
 
     def rates_for(self, prompt_tokens: int, at: datetime | None = None) -> Rates:
         """The rates of a request with ``prompt_tokens`` prompt tokens made at ``at``."""
+        rates = self.rates
+        for start, tier_rates in self.tiers_at(at):
+            if prompt_tokens > start:
+                rates = tier_rates
+        return rates
+
+    def tiers_at(self, at: datetime | None = None) -> list[tuple[int, Rates]]:
+        """The rates in force at ``at`` from each tier's start on (exclusive), ascending,
+        the base rates first as ``(-1, rates)``."""
         rates, tiers = self.rates, self.tiers
         if at is not None:
             for period in self.history:
                 if at < period.until:
                     rates, tiers = period.rates, period.tiers
                     break
-        for tier in sorted(tiers, key=lambda t: t.above_prompt_tokens, reverse=True):
-            if prompt_tokens > tier.above_prompt_tokens:
-                return tier.rates
-        return rates
+        ordered = sorted(tiers, key=lambda t: t.above_prompt_tokens)
+        return [(-1, rates), *((t.above_prompt_tokens, t.rates) for t in ordered)]
 
 
 @dataclass(frozen=True)

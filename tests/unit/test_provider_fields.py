@@ -1,0 +1,91 @@
+"""``provider`` and ``tokens.cacheWrite1h`` (SPEC §1): validation, wire shape, pricing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from llmtrail.errors import ValidationError
+from llmtrail.model import parse_trail, same_content, trail_to_wire
+from llmtrail.pricing import make_pricer
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+PRICER = make_pricer()
+
+
+def trail(**fields: Any) -> Any:
+    data = {"messageId": "m", "model": "claude-sonnet-4-5", **fields}
+    return parse_trail(data, "p1", now=NOW, pricer=PRICER).trail
+
+
+@pytest.mark.parametrize("name", ["openai", "anthropic", "aws-bedrock", "gcp.vertex_ai", "x" * 64])
+def test_provider_names_as_opentelemetry_writes_them(name: str) -> None:
+    assert trail(provider=name).provider == name
+    assert trail_to_wire(trail(provider=name))["provider"] == name
+
+
+def test_provider_defaults_to_null() -> None:
+    t = trail()
+    assert t.provider is None and trail_to_wire(t)["provider"] is None
+    assert trail(provider=None).provider is None
+
+
+@pytest.mark.parametrize("bad", ["", "OpenAI", "open ai", "a/b", "x" * 65, 42, ["openai"], "é"])
+def test_bad_provider_is_a_422_naming_the_field(bad: object) -> None:
+    with pytest.raises(ValidationError) as e:
+        trail(provider=bad)
+    assert e.value.fields == ["provider"]
+
+
+def test_cache_write_1h_is_part_of_cache_write() -> None:
+    tokens = {"prompt": 100, "completion": 1, "cacheWrite": 50, "cacheWrite1h": 50}
+    t = trail(tokens=tokens)
+    assert t.tokens.cache_write_1h == 50
+    assert trail_to_wire(t)["tokens"]["cacheWrite1h"] == 50
+    assert "cacheWrite1h" not in trail_to_wire(trail(tokens={"prompt": 1}))["tokens"]
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        {"prompt": 100, "cacheWrite": 10, "cacheWrite1h": 11},
+        {"prompt": 100, "cacheWrite1h": 1},
+        {"prompt": 100, "cacheWrite": 10, "cacheWrite1h": -1},
+        {"prompt": 100, "cacheWrite": 10, "cacheWrite1h": "5"},
+        {"prompt": 100, "cacheWrite": 10, "cacheWrite1h": 1.5},
+    ],
+)
+def test_bad_cache_write_1h_is_a_422_naming_the_field(tokens: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError) as e:
+        trail(tokens=tokens)
+    assert e.value.fields == ["tokens.cacheWrite1h"]
+
+
+def test_every_bad_field_is_named_at_once() -> None:
+    with pytest.raises(ValidationError) as e:
+        trail(provider="Bad!", contextLayers=-1, tokens={"prompt": 1, "cacheWrite1h": 1})
+    assert set(e.value.fields) == {"provider", "contextLayers", "tokens.cacheWrite1h"}
+
+
+def test_one_hour_writes_are_priced_at_their_own_rate() -> None:
+    # claude-sonnet-4-5, $3/M input: 1M 5-minute writes $3.75, 1M 1-hour writes $6.00
+    five = trail(tokens={"prompt": 10**5, "cacheWrite": 10**5})
+    hour = trail(tokens={"prompt": 10**5, "cacheWrite": 10**5, "cacheWrite1h": 10**5})
+    assert five.cost.total * 10 == Decimal("3.75") and hour.cost.total * 10 == 6
+    assert hour.cost_source == "computed" and hour.price_version.startswith("genai-prices-")
+
+
+def test_the_provider_picks_the_price() -> None:
+    model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    bedrock = trail(model=model, provider="aws.bedrock", tokens={"prompt": 10**5})
+    assert bedrock.cost.total == Decimal("0.33")  # Bedrock's regional endpoint: 1.1 × $3/M
+
+
+def test_same_content_compares_the_provider_when_sent() -> None:
+    first = parse_trail({"messageId": "m", "model": "x", "provider": "openai"}, "p", now=NOW)
+    again = parse_trail({"messageId": "m", "model": "x", "provider": "openai"}, "p", now=NOW)
+    other = parse_trail({"messageId": "m", "model": "x", "provider": "azure"}, "p", now=NOW)
+    assert same_content(first.trail, again) and not same_content(first.trail, other)
