@@ -97,3 +97,56 @@ def prices(
         cells = (str(tier[key]) for _, key, _ in _RATE_COLUMNS)
         table.add_row("any" if above == 0 else f"> {above:,}", *cells)
     console.print(table)
+
+
+@app.command()
+def reprice(
+    project: str = typer.Option(..., "--project", help="Project whose trails to reprice."),
+    since: str = typer.Option(..., "--since", help="From this RFC 3339 instant (inclusive)."),
+    until: str | None = typer.Option(None, "--until", help="Up to this instant (exclusive)."),
+    model: str | None = typer.Option(None, "--model", help="Only trails of this model."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report only; change nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    url: str | None = typer.Option(None, "--url", help="Database URL (default: DATABASE_URL)."),
+) -> None:
+    """Recompute the computed (and unpriced) costs of a project's trails with the current
+    price data, at the price in force at each trail's timestamp; provided costs are never
+    touched. Prints old and new totals per model. One short transaction per trail, so ingest
+    goes on meanwhile, and analytics stay exact throughout."""
+    from llmtrail.errors import AuditTrailError
+    from llmtrail.reprice import reprice as run
+    from llmtrail.store import open_store
+
+    s = settings()
+    start = parse_instant(since, "--since")
+    end = parse_instant(until, "--until")
+    assert start is not None
+    if end is not None and end <= start:
+        fail("--until must be after --since", code=2)
+    try:
+        store = open_store(url, settings=s)
+    except AuditTrailError as e:
+        fail(str(e))
+    try:
+        report = run(store, project, since=start, until=end, model=model, dry_run=dry_run)
+    except AuditTrailError as e:
+        fail(str(e))
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(report.to_wire()))
+        return
+    verb = "would change" if dry_run else "changed"
+    table = Table("model", "trails", verb, "old total (USD)", "new total (USD)", "difference")
+    for name, m in sorted(report.models.items()):
+        diff = _plain(m.new_total - m.old_total)
+        table.add_row(
+            name, str(m.trails), str(m.changed), _plain(m.old_total), _plain(m.new_total), diff
+        )
+    console.print(table)
+    console.print(
+        f"{report.scanned} trails scanned, {report.changed} {verb}, "
+        f"{report.provided} with a provided cost left as they are"
+        + (" (dry run: nothing written)" if dry_run else ""),
+        highlight=False,
+    )
