@@ -4,7 +4,7 @@ The scenario is chosen by a ``[scenario:NAME]`` marker anywhere in the request b
 same marker works from the SDKs and through the chat route): ``ok`` (default), ``error``
 (HTTP 500), ``bad-usage`` (negative token counts), ``cut`` (a stream that stops halfway:
 the connection is dropped), ``stream-error`` (an error event inside the stream),
-``no-usage``.
+``no-usage``, ``cache-hour`` (Anthropic: 1-hour cache writes).
 """
 
 from __future__ import annotations
@@ -245,6 +245,11 @@ def make_app(state: Upstream) -> Starlette:
         usage: Any = dict(ANTHROPIC_USAGE)
         if scenario == "bad-usage":
             usage["output_tokens"] = -7
+        if scenario == "cache-hour":  # 1,000 of the 3,000 cache writes live for an hour
+            usage["cache_creation"] = {
+                "ephemeral_5m_input_tokens": 2000,
+                "ephemeral_1h_input_tokens": 1000,
+            }
         model = body["model"]
         content = [
             {"type": "thinking", "thinking": "Let me think about it.", "signature": "c2ln"},

@@ -204,3 +204,56 @@ def test_track_context_manager_for_any_call(store: Store) -> None:
     t = store.get("t-2")
     assert t is not None and t.status == "failed"
     assert t.metadata is not None and t.metadata["error"] == "RuntimeError: upstream exploded"
+
+
+def test_one_hour_cache_writes_and_the_provider_are_recorded(
+    upstream: Upstream, store: Store
+) -> None:
+    c = instrument(client(upstream), store, project_id="app")
+    c.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=10,
+        messages=say("cache-hour"),
+        llmtrail_message_id="h",
+    )
+    t = store.get("h")
+    assert t is not None and t.status == "completed" and t.provider == "anthropic"
+    assert (t.tokens.cache_write, t.tokens.cache_write_1h) == (3_000, 1_000)
+    # claude-sonnet-4-5: 1000*3 + 20000*0.30 + 2000*3.75 + 1000*6 = 22,500; 500*15 = 7,500
+    assert t.cost is not None and t.cost.total == Decimal("0.03")
+
+
+def test_the_same_call_streamed_records_the_one_hour_writes_too(
+    upstream: Upstream, store: Store
+) -> None:
+    c = instrument(client(upstream), store, project_id="app")
+    with c.messages.stream(
+        model="claude-sonnet-4-5",
+        max_tokens=10,
+        messages=say("cache-hour"),
+        llmtrail_message_id="hs",
+    ) as stream:
+        stream.until_done()
+    t = store.get("hs")
+    assert t is not None and t.status == "completed"
+    assert t.tokens.cache_write_1h == 1_000 and t.cost is not None
+    assert t.cost.total == Decimal("0.03")
+
+
+def test_the_provider_follows_the_client() -> None:
+    from llmtrail.integrations._wrap import provider_of
+    from llmtrail.integrations.anthropic import _PROVIDER_BY_CLASS
+
+    bedrock = anthropic.AnthropicBedrock(
+        aws_access_key="a", aws_secret_key="b", aws_region="us-east-1"
+    )
+    assert provider_of(bedrock, "anthropic", _PROVIDER_BY_CLASS) == "aws.bedrock"
+    plain = Anthropic(api_key="k")
+    assert provider_of(plain, "anthropic", _PROVIDER_BY_CLASS) == "anthropic"
+
+
+def test_an_explicit_provider_wins(upstream: Upstream, store: Store) -> None:
+    c = instrument(client(upstream), store, project_id="app", provider="gcp.vertex_ai")
+    c.messages.create(model=MODEL, max_tokens=10, messages=say(), llmtrail_message_id="v")
+    t = store.get("v")
+    assert t is not None and t.provider == "gcp.vertex_ai"

@@ -110,6 +110,7 @@ def test_chat_streams_the_answer_and_records_the_trail_like_the_seed(
     assert t.tokens.prompt == 24_000 and t.cost is not None
     assert t.cost.total == Decimal("0.02775") and t.cost_source == "computed"
     assert t.reasoning == ["Let me think."]
+    assert t.provider == "anthropic"
 
 
 def test_chat_with_an_openai_compatible_upstream(make_chat: Callable[..., Chat]) -> None:
@@ -120,7 +121,7 @@ def test_chat_with_an_openai_compatible_upstream(make_chat: Callable[..., Chat])
     mid = r.headers["x-message-id"]
     t = chat.store.get(mid)
     assert t is not None and t.status == "completed" and t.cost is not None
-    assert t.cost.total == Decimal("0.00672")
+    assert t.cost.total == Decimal("0.00672") and t.provider == "openai"
 
 
 def test_upstream_error_is_502_and_the_trail_failed(make_chat: Callable[..., Chat]) -> None:

@@ -301,3 +301,28 @@ def test_async_stream_closed_early_marks_it_failed(upstream: Upstream, store: St
     t = store.get("m-aclose")
     assert t is not None and t.status == "failed"
     assert t.metadata is not None and "closed by the caller" in str(t.metadata["error"])
+
+
+def test_the_provider_is_recorded_and_follows_the_client(upstream: Upstream, store: Store) -> None:
+    from llmtrail.integrations._wrap import provider_of
+    from llmtrail.integrations.openai import _PROVIDER_BY_CLASS
+
+    c = instrument(client(upstream), store, project_id="app")
+    c.chat.completions.create(model="gpt-4o", messages=say("ok"), llmtrail_message_id="prov")
+    t = store.get("prov")
+    assert t is not None and t.provider == "openai"
+    azure = openai.AzureOpenAI(
+        api_key="k", azure_endpoint="https://acme.openai.azure.com", api_version="2024-10-21"
+    )
+    assert provider_of(azure, "openai", _PROVIDER_BY_CLASS) == "azure.ai.openai"
+    hosted = OpenAI(api_key="k", base_url="https://acme.openai.azure.com/openai/v1")
+    assert provider_of(hosted, "openai", _PROVIDER_BY_CLASS) == "azure.ai.openai"
+
+
+def test_an_explicit_provider_is_recorded_and_prices_the_call(
+    upstream: Upstream, store: Store
+) -> None:
+    c = instrument(client(upstream), store, project_id="app", provider="azure")
+    c.chat.completions.create(model="gpt-4o", messages=say("ok"), llmtrail_message_id="az")
+    t = store.get("az")
+    assert t is not None and t.provider == "azure" and t.cost_source == "computed"

@@ -186,11 +186,14 @@ class Recorder:
         project_id: str | None = None,
         context_layers: int = 0,
         metadata: Mapping[str, MetadataValue] | None = None,
+        provider: str | None = None,
     ) -> None:
         self._sink = sink
         self.project_id = project_id
         self.context_layers = context_layers
         self.metadata = dict(metadata or {})
+        #: who serves the calls (the trail's ``provider``: prices Bedrock, Azure, … right)
+        self.provider = provider
 
     @property
     def sink(self) -> Any:
@@ -217,6 +220,7 @@ class Recorder:
             ),
             project_id=opts.project_id or self.project_id,
             metadata=meta,
+            provider=self.provider,
         )
 
     @contextlib.contextmanager
@@ -277,8 +281,10 @@ class Call:
         context_layers: int,
         project_id: str | None,
         metadata: dict[str, MetadataValue],
+        provider: str | None = None,
     ) -> None:
         self.recorder = recorder
+        self.provider = provider
         self.message_id = message_id
         self.model = model
         self.context_layers = context_layers
@@ -295,6 +301,8 @@ class Call:
         extra: dict[str, Any] = {}
         if self.metadata:
             extra["metadata"] = _capped_metadata(self.metadata)
+        if self.provider:
+            extra["provider"] = self.provider
         args = (self.message_id, self.model, self.context_layers, self.project_id)
         try:
             self.started = yield "create_placeholder", args, extra
@@ -357,6 +365,7 @@ class Call:
             "messageId": self.message_id,
             "model": self.model,
             "contextLayers": self.context_layers,
+            **({"provider": self.provider} if self.provider else {}),
             **fields,
         }
         return "store", (trail, self.project_id), {}

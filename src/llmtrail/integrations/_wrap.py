@@ -31,12 +31,31 @@ def recorder_for(
     project_id: str | None,
     context_layers: int,
     metadata: Mapping[str, MetadataValue] | None,
+    provider: str | None = None,
 ) -> Recorder | None:
     """The recorder ``instrument`` wraps ``client``'s methods with, or None when the client
     is instrumented already (instrumenting twice records once)."""
     if getattr(client, MARK, False):
         return None
-    return Recorder(store, project_id=project_id, context_layers=context_layers, metadata=metadata)
+    return Recorder(
+        store,
+        project_id=project_id,
+        context_layers=context_layers,
+        metadata=metadata,
+        provider=provider,
+    )
+
+
+def provider_of(client: Any, default: str, by_class: Mapping[str, str]) -> str:
+    """The ``gen_ai.provider.name`` of an SDK client: by its class (``AzureOpenAI``,
+    ``AnthropicBedrock``, …), by an Azure host, else the SDK's own service."""
+    for cls in type(client).__mro__:
+        if cls.__name__ in by_class:
+            return by_class[cls.__name__]
+    host = str(getattr(getattr(client, "base_url", None), "host", "") or "")
+    if host.endswith((".openai.azure.com", ".services.ai.azure.com")):
+        return "azure.ai.openai"
+    return default
 
 
 def mark_instrumented(client: Any) -> None:

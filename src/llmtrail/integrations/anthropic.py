@@ -32,7 +32,13 @@ from llmtrail.integrations._core import (
     pop_options,
     usage_outcome,
 )
-from llmtrail.integrations._wrap import follow, mark_instrumented, recorder_for, wrap_call
+from llmtrail.integrations._wrap import (
+    follow,
+    mark_instrumented,
+    provider_of,
+    recorder_for,
+    wrap_call,
+)
 from llmtrail.model.types import MetadataValue
 from llmtrail.pricing.usage import anthropic_usage, as_dict
 
@@ -46,12 +52,22 @@ def instrument(
     project_id: str | None = None,
     context_layers: int = 0,
     metadata: Mapping[str, MetadataValue] | None = None,
+    provider: str | None = None,
 ) -> C:
     """Record every Messages call of ``client`` (``Anthropic`` or ``AsyncAnthropic``) into
     ``store`` (``Store``, ``AsyncStore``, ``TrailClient``, ``AsyncTrailClient``; the default
-    store when None). Returns the same client."""
+    store when None). Returns the same client.
+
+    Trails record ``provider``: ``anthropic``, ``aws.bedrock`` for ``AnthropicBedrock``,
+    ``gcp.vertex_ai`` for ``AnthropicVertex``, or the ``provider`` given.
+    """
     recorder = recorder_for(
-        client, store, project_id=project_id, context_layers=context_layers, metadata=metadata
+        client,
+        store,
+        project_id=project_id,
+        context_layers=context_layers,
+        metadata=metadata,
+        provider=provider or provider_of(client, "anthropic", _PROVIDER_BY_CLASS),
     )
     if recorder is None:
         return client
@@ -166,6 +182,14 @@ class _AsyncManager:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._manager, name)
+
+
+_PROVIDER_BY_CLASS = {
+    "AnthropicBedrock": "aws.bedrock",
+    "AsyncAnthropicBedrock": "aws.bedrock",
+    "AnthropicVertex": "gcp.vertex_ai",
+    "AsyncAnthropicVertex": "gcp.vertex_ai",
+}
 
 
 def message_outcome(message: Any) -> Outcome:

@@ -68,6 +68,7 @@ def trail_body(trail: AuditTrail | Mapping[str, Any]) -> dict[str, Any]:
             "cost": "cost",
             "status": "status",
             "metadata": "metadata",
+            "provider": "provider",
         }
         raw = {f.name: getattr(trail, f.name) for f in dataclasses.fields(trail)}
         return {names[k]: _wire_value(v) for k, v in raw.items() if k in names and v is not None}

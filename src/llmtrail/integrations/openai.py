@@ -32,7 +32,7 @@ from llmtrail.integrations._core import (
     is_coroutine_fn,
     usage_outcome,
 )
-from llmtrail.integrations._wrap import mark_instrumented, recorder_for, wrap_call
+from llmtrail.integrations._wrap import mark_instrumented, provider_of, recorder_for, wrap_call
 from llmtrail.model.types import MetadataValue
 from llmtrail.pricing.usage import as_dict, openai_chat_usage, openai_responses_usage
 
@@ -47,12 +47,22 @@ def instrument(
     context_layers: int = 0,
     metadata: Mapping[str, MetadataValue] | None = None,
     stream_usage: bool = True,
+    provider: str | None = None,
 ) -> C:
     """Record every Chat Completions / Responses call of ``client`` (``OpenAI`` or
     ``AsyncOpenAI``) into ``store`` (a ``Store``, ``AsyncStore``, ``TrailClient`` or
-    ``AsyncTrailClient``; the default store when None). Returns the same client."""
+    ``AsyncTrailClient``; the default store when None). Returns the same client.
+
+    Trails record ``provider``: ``openai``, or ``azure.ai.openai`` for ``AzureOpenAI`` and
+    Azure hosts; pass ``provider`` for an OpenAI-compatible service (``deepseek``, ``groq``…).
+    """
     recorder = recorder_for(
-        client, store, project_id=project_id, context_layers=context_layers, metadata=metadata
+        client,
+        store,
+        project_id=project_id,
+        context_layers=context_layers,
+        metadata=metadata,
+        provider=provider or provider_of(client, "openai", _PROVIDER_BY_CLASS),
     )
     if recorder is None:
         return client
@@ -70,6 +80,9 @@ def instrument(
             resource.__dict__[method] = _wrap(original, recorder, api, stream_usage)
     mark_instrumented(client)
     return client
+
+
+_PROVIDER_BY_CLASS = {"AzureOpenAI": "azure.ai.openai", "AsyncAzureOpenAI": "azure.ai.openai"}
 
 
 def _prepare(kwargs: dict[str, Any], api: str, stream_usage: bool) -> bool:

@@ -235,7 +235,9 @@ async def chat(request: Request, project_id: ProjectAccess) -> Response:
         create_project=may_create_project(request),
         metadata=meta,
     )
-    recorder = Recorder(store, project_id=project_id, metadata=meta)
+    recorder = Recorder(
+        store, project_id=project_id, metadata=meta, provider=settings.upstream_provider
+    )
     trail = recorder.call(model, CallOptions(message_id, body["context_layers"], project_id))
     trail.started = True
     upstream = _Upstream(settings)
