@@ -234,6 +234,7 @@ async def chat(request: Request, project_id: ProjectAccess) -> Response:
         project_id,
         create_project=may_create_project(request),
         metadata=meta,
+        provider=settings.upstream_provider,
     )
     recorder = Recorder(
         store, project_id=project_id, metadata=meta, provider=settings.upstream_provider
