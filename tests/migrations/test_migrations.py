@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from llmtrail.errors import SchemaOutdatedError
 from llmtrail.store.sql.dialects import make_engine, normalize_url
 from llmtrail.store.sql.migrate import current_revision, head_revision, upgrade
 from llmtrail.store.sql.schema import metadata
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -157,3 +160,40 @@ def test_opening_a_current_database_loads_no_migration_machinery(pg_url: str) ->
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_0003_adds_provider_and_one_hour_writes_keeping_older_trails(empty_url: str) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(normalize_url(empty_url))
+    try:
+        upgrade(engine, "0002")
+        with engine.begin() as conn:  # a trail written by a 0002 llmtrail
+            conn.execute(text("INSERT INTO projects VALUES ('p', 'p', NULL, :t)"), {"t": NOW})
+            conn.execute(
+                text(
+                    "INSERT INTO audit_trails (id, message_id, project_id, timestamp, model,"
+                    " context_layers, prompt_tokens, completion_tokens, total_tokens,"
+                    " cache_write_tokens, cost_prompt, cost_completion, cost_total,"
+                    " cost_source, status, created_at, updated_at) VALUES ('i', 'old', 'p',"
+                    " :t, 'gpt-4o', 0, 10, 1, 11, 5, 0, 0, 0, 'unpriced', 'completed', :t, :t)"
+                ),
+                {"t": NOW},
+            )
+        assert upgrade(engine) == ("0002", "0003")
+    finally:
+        engine.dispose()
+    with llmtrail.open_store(empty_url) as store:
+        old = store.get("old")
+        assert old is not None and old.provider is None
+        assert old.tokens.cache_write == 5 and old.tokens.cache_write_1h is None
+        new = store.store(
+            {
+                "messageId": "new",
+                "model": "claude-sonnet-4-5",
+                "provider": "anthropic",
+                "tokens": {"prompt": 10, "completion": 1, "cacheWrite": 4, "cacheWrite1h": 3},
+            },
+            "p",
+        )
+        assert store.get("new") == new and new.provider == "anthropic"
