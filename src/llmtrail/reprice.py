@@ -18,7 +18,7 @@ from decimal import Decimal, localcontext
 
 from llmtrail.errors import NotFoundError, ValidationError
 from llmtrail.model import AuditTrail, Pricer, TrailFilter
-from llmtrail.model.parse import cost_fields
+from llmtrail.model.parse import cost_fields, pricing_fields
 from llmtrail.store.base import Store
 
 _REPRICED = ("computed", "unpriced")
@@ -67,16 +67,7 @@ def repriced(trail: AuditTrail, pricer: Pricer | None, now: datetime) -> AuditTr
     """``trail`` with the cost its tokens have now (itself if that is what it has)."""
     if trail.cost_source not in _REPRICED:
         return trail
-    fields = cost_fields(
-        {
-            "model": trail.model,
-            "tokens": trail.tokens,
-            "timestamp": trail.timestamp,
-            "provider": trail.provider,
-        },
-        None,
-        pricer,
-    )
+    fields = cost_fields(pricing_fields(trail), None, pricer)
     if all(getattr(trail, k) == v for k, v in fields.items()):
         return trail
     return dataclasses.replace(trail, **fields, updated_at=now)

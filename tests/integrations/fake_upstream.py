@@ -4,7 +4,8 @@ The scenario is chosen by a ``[scenario:NAME]`` marker anywhere in the request b
 same marker works from the SDKs and through the chat route): ``ok`` (default), ``error``
 (HTTP 500), ``bad-usage`` (negative token counts), ``cut`` (a stream that stops halfway:
 the connection is dropped), ``stream-error`` (an error event inside the stream),
-``no-usage``, ``cache-hour`` (Anthropic: 1-hour cache writes).
+``no-usage``, ``cache-hour`` (Anthropic: 1-hour cache writes), ``priority`` (OpenAI: served by
+the priority tier).
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def make_app(state: Upstream) -> Starlette:
         usage: Any = BAD_USAGE if scenario == "bad-usage" else CHAT_USAGE
         if scenario == "no-usage":
             usage = None
+        tier = "priority" if scenario == "priority" else "default"
         if not body.get("stream"):
             message = {"role": "assistant", "content": "Hello!", "refusal": None}
             message["reasoning_content"] = "Thinking about hello."
@@ -129,6 +131,7 @@ def make_app(state: Upstream) -> Starlette:
                         {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
                     ],
                     "usage": usage,
+                    "service_tier": tier,
                 }
             )
         base = {
@@ -136,6 +139,7 @@ def make_app(state: Upstream) -> Starlette:
             "object": "chat.completion.chunk",
             "created": CREATED,
             "model": model,
+            "service_tier": tier,
         }
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:

@@ -326,3 +326,26 @@ def test_an_explicit_provider_is_recorded_and_prices_the_call(
     c.chat.completions.create(model="gpt-4o", messages=say("ok"), llmtrail_message_id="az")
     t = store.get("az")
     assert t is not None and t.provider == "azure" and t.cost_source == "computed"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_priority_tier_is_recorded_and_priced_at_its_own_rate(
+    upstream: Upstream, store: Store, stream: bool
+) -> None:
+    c = instrument(client(upstream), store, project_id="app")
+    result = c.chat.completions.create(
+        model="gpt-4o", messages=say("priority"), stream=stream, llmtrail_message_id="tier"
+    )
+    if stream:
+        for _ in result:  # type: ignore[union-attr]
+            pass
+    t = store.get("tier")
+    assert t is not None and t.metadata is not None
+    assert t.metadata["llm.service_tier"] == "priority"
+    # gpt-4o priority: 976 plain * 4.25 + 1024 cached * 2.125 = 6,324; 300 * 17 = 5,100
+    assert t.cost is not None and t.cost.total == Decimal("0.011424")
+    c.chat.completions.create(model="gpt-4o", messages=say("ok"), llmtrail_message_id="std")
+    standard = store.get("std")
+    assert standard is not None and standard.metadata is not None
+    assert standard.metadata["llm.service_tier"] == "default"
+    assert standard.cost is not None and standard.cost.total == Decimal("0.00672")

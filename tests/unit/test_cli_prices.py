@@ -54,6 +54,12 @@ def test_prices_at_a_past_instant_and_for_a_provider() -> None:
     assert code == 0 and json.loads(out)["tiers"][0]["input"] == "3.3"
 
 
+def test_prices_of_a_service_tier() -> None:
+    code, out = run("prices", "gpt-5", "--service-tier", "flex", "--json")
+    assert code == 0 and json.loads(out)["tiers"][0]["input"] == "0.625"
+    assert json.loads(out)["serviceTier"] == "flex"
+
+
 def test_prices_of_the_price_file_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "p.json"
     path.write_text('{"version": "ours", "models": {"gpt-4o": {"input": "1", "output": "2"}}}')

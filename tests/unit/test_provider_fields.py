@@ -89,3 +89,40 @@ def test_same_content_compares_the_provider_when_sent() -> None:
     again = parse_trail({"messageId": "m", "model": "x", "provider": "openai"}, "p", now=NOW)
     other = parse_trail({"messageId": "m", "model": "x", "provider": "azure"}, "p", now=NOW)
     assert same_content(first.trail, again) and not same_content(first.trail, other)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        (None, "0.01125"),  # gpt-5: $1.25 in, $10 out
+        ({"llm.service_tier": "flex"}, "0.005625"),  # half price
+        ({"llm.service_tier": "priority"}, "0.0225"),  # twice
+        ({"llm.processing": "batch"}, "0.005625"),
+        ({"llm.service_tier": "no-such-tier"}, "0.01125"),
+        ({"llm.service_tier": 3}, "0.01125"),  # not a tier name: the standard price
+    ],
+)
+def test_the_service_tier_in_metadata_picks_the_price_variant(
+    metadata: dict[str, object] | None, expected: str
+) -> None:
+    t = trail(model="gpt-5", tokens={"prompt": 1_000, "completion": 1_000}, metadata=metadata)
+    assert format(t.cost.total, "f") == expected
+
+
+def test_an_update_with_tokens_and_a_tier_prices_at_that_tier() -> None:
+    from llmtrail.model import apply_update, parse_update
+
+    placeholder = trail(model="gpt-5", status="pending")
+    done = apply_update(
+        placeholder,
+        parse_update(
+            {
+                "tokens": {"prompt": 1_000, "completion": 1_000},
+                "metadata": {"llm.service_tier": "flex"},
+                "status": "completed",
+            }
+        ),
+        now=NOW,
+        pricer=PRICER,
+    )
+    assert format(done.cost.total, "f") == "0.005625" and done.cost_source == "computed"

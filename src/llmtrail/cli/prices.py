@@ -56,6 +56,11 @@ def prices(
     at: str | None = typer.Option(
         None, "--at", help="Price in force at this RFC 3339 instant (default: now)."
     ),
+    service_tier: str | None = typer.Option(
+        None,
+        "--service-tier",
+        help="Price variant (flex, priority, …), as the trail's metadata llm.service_tier.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Show the price llmtrail charges MODEL at (USD per million tokens, each kind of token,
@@ -68,7 +73,8 @@ def prices(
         if rules.provider(errs, "--provider", provider) is None:
             fail(f"--provider {errs.items[0].message}", code=2)
     book = make_pricer(s.price_file)
-    quote = book.quote(model, provider, instant)
+    context = {"service_tier": service_tier} if service_tier else None
+    quote = book.quote(model, provider, instant, context=context)
     if quote is None:
         where = f" from provider {provider!r}" if provider else ""
         fail(f"no price known for model {model!r}{where}: its trails are recorded as unpriced")
@@ -83,6 +89,7 @@ def prices(
             "priceVersion": quote.version,
             "source": quote.source,
             "at": iso(instant),
+            "serviceTier": service_tier,
             "unit": "USD per 1,000,000 tokens",
             "tiers": tiers,
         }

@@ -149,11 +149,15 @@ def usage_outcome(
     *,
     reasoning: list[str] | None = None,
     response_model: object = None,
+    service_tier: object = None,
 ) -> Outcome:
-    """The outcome of a call whose provider reported ``usage`` (raw usage kept in metadata)."""
+    """The outcome of a call whose provider reported ``usage`` (raw usage kept in metadata;
+    the service tier that served it in ``llm.service_tier``, which prices flex/priority)."""
     meta: dict[str, MetadataValue] = {"llm.provider": provider, "llm.api": api}
     if isinstance(response_model, str) and response_model:
         meta["llm.response_model"] = response_model[: rules.MAX_METADATA_STRING]
+    if isinstance(service_tier, str) and service_tier:
+        meta["llm.service_tier"] = service_tier[:64]
     if usage is None:
         meta["usage.missing"] = True
         return Outcome(reasoning=reasoning, metadata=meta)

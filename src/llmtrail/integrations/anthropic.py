@@ -206,6 +206,7 @@ def message_outcome(message: Any) -> Outcome:
         anthropic_usage,
         reasoning=reasoning or None,
         response_model=getattr(message, "model", None),
+        service_tier=getattr(getattr(message, "usage", None), "service_tier", None),
     )
 
 
@@ -250,6 +251,7 @@ class MessageAccumulator:
             anthropic_usage,
             reasoning=texts or None,
             response_model=self.model,
+            service_tier=(self.usage or {}).get("service_tier"),
         )
 
 

@@ -129,6 +129,7 @@ def chat_outcome(completion: Any) -> Outcome:
         openai_chat_usage,
         reasoning=reasoning or None,
         response_model=getattr(completion, "model", None),
+        service_tier=getattr(completion, "service_tier", None),
     )
 
 
@@ -161,6 +162,7 @@ def responses_outcome(response: Any) -> Outcome:
         openai_responses_usage,
         reasoning=reasoning or None,
         response_model=getattr(response, "model", None),
+        service_tier=getattr(response, "service_tier", None),
     )
     status = getattr(response, "status", None)
     if status == "failed":
@@ -179,10 +181,12 @@ class ChatAccumulator:
         self.done = False
         self.usage: Any = None
         self.model: str | None = None
+        self.service_tier: str | None = None
         self.reasoning: dict[int, list[str]] = {}
 
     def add(self, chunk: Any) -> None:
         self.model = getattr(chunk, "model", None) or self.model
+        self.service_tier = getattr(chunk, "service_tier", None) or self.service_tier
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
@@ -203,6 +207,7 @@ class ChatAccumulator:
             openai_chat_usage,
             reasoning=texts or None,
             response_model=self.model,
+            service_tier=self.service_tier,
         )
 
 

@@ -98,11 +98,34 @@ class PricedCost:
 
 class Pricer(Protocol):
     """Prices token usage for a model (served by ``provider`` when known) at the instant ``at``;
-    returns None when the model has no known price."""
+    returns None when the model has no known price. ``context`` selects price variants the
+    provider bills differently (``{"service_tier": "flex"}``, ``{"processing": "batch"}``)."""
 
     def __call__(
-        self, model: str, tokens: TokenUsage, at: datetime, provider: str | None = None
+        self,
+        model: str,
+        tokens: TokenUsage,
+        at: datetime,
+        provider: str | None = None,
+        context: Mapping[str, str] | None = None,
     ) -> PricedCost | None: ...
+
+
+#: metadata keys whose values select a price variant (``Pricer`` ``context``), as the
+#: integrations record them from the provider's response
+PRICE_CONTEXT_KEYS = {"llm.service_tier": "service_tier", "llm.processing": "processing"}
+
+
+def price_context(metadata: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """The price variant a trail's metadata names (``llm.service_tier``, ``llm.processing``)."""
+    if not metadata:
+        return None
+    out = {
+        name: value
+        for key, name in PRICE_CONTEXT_KEYS.items()
+        if isinstance(value := metadata.get(key), str) and value
+    }
+    return out or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,36 +245,49 @@ def apply_update(
         fields["cost_source"] = "provided"
         fields["price_version"] = None
     elif "tokens" in fields and existing.cost_source != "provided":
-        priced = cost_fields(
-            {**_pricing_fields(existing), "tokens": fields["tokens"]}, None, pricer
-        )
-        fields.update(priced)
+        trail = {**pricing_fields(existing), "tokens": fields["tokens"]}
+        if "metadata" in fields:  # a completion's metadata may name the service tier
+            trail["metadata"] = fields["metadata"]
+        fields.update(cost_fields(trail, None, pricer))
     return dataclasses.replace(existing, **fields)
 
 
 def finalize_cost(trail: AuditTrail, *, cost_sent: bool, pricer: Pricer | None) -> AuditTrail:
     """Set ``cost``/``cost_source``: provided if sent, else computed from tokens, else unpriced."""
     cost = trail.cost if cost_sent else None
-    return dataclasses.replace(trail, **cost_fields(_pricing_fields(trail), cost, pricer))
+    return dataclasses.replace(trail, **cost_fields(pricing_fields(trail), cost, pricer))
 
 
-def _pricing_fields(t: AuditTrail) -> dict[str, Any]:
-    return {"model": t.model, "tokens": t.tokens, "timestamp": t.timestamp, "provider": t.provider}
+def pricing_fields(t: AuditTrail) -> dict[str, Any]:
+    """What prices a trail: ``model``, ``tokens``, ``timestamp``, ``provider``, ``metadata``."""
+    return {
+        "model": t.model,
+        "tokens": t.tokens,
+        "timestamp": t.timestamp,
+        "provider": t.provider,
+        "metadata": t.metadata,
+    }
 
 
 def cost_fields(
     trail: Mapping[str, Any], cost: Cost | None, pricer: Pricer | None
 ) -> dict[str, Any]:
     """``cost``, ``cost_source`` and ``price_version``: the cost given (provided), else the
-    price of the trail's tokens (``model``, ``tokens``, ``timestamp``, ``provider`` of
-    ``trail``) at its timestamp (computed), else zero (unpriced)."""
+    price of the trail's tokens (``pricing_fields``) at its timestamp, for its provider and
+    the price variant its metadata names (computed), else zero (unpriced)."""
     if cost is not None:
         return {"cost": cost, "cost_source": "provided", "price_version": None}
     priced = None
     if pricer is not None:
         at = trail["timestamp"]
         assert at is not None
-        priced = pricer(trail["model"], trail["tokens"], at, provider=trail.get("provider"))
+        priced = pricer(
+            trail["model"],
+            trail["tokens"],
+            at,
+            provider=trail.get("provider"),
+            context=price_context(trail.get("metadata")),
+        )
     if priced is None:
         return {"cost": Cost(), "cost_source": "unpriced", "price_version": None}
     return {"cost": priced.cost, "cost_source": "computed", "price_version": priced.version}

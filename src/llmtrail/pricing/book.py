@@ -7,7 +7,7 @@ records which one did (``price-file-<version>`` or ``genai-prices-<version>``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -26,9 +26,16 @@ class PricedModel(Protocol):
     @property
     def provider(self) -> str: ...
 
-    def rates_for(self, prompt_tokens: int, at: datetime | None = None) -> Rates | None: ...
+    def rates_for(
+        self,
+        prompt_tokens: int,
+        at: datetime | None = None,
+        context: Mapping[str, str] | None = None,
+    ) -> Rates | None: ...
 
-    def tiers_at(self, at: datetime | None = None) -> list[tuple[int, Rates]]: ...
+    def tiers_at(
+        self, at: datetime | None = None, context: Mapping[str, str] | None = None
+    ) -> list[tuple[int, Rates]]: ...
 
 
 class PriceSource(Protocol):
@@ -70,35 +77,47 @@ class PriceBook:
         provider: str | None = None,
         at: datetime | None = None,
         prompt_tokens: int = 0,
+        context: Mapping[str, str] | None = None,
     ) -> Quote | None:
         """The price of ``model`` (served by ``provider``) at ``at`` for a request of
-        ``prompt_tokens`` prompt tokens; None when no source knows it."""
-        hit = self._lookup(model, provider, at, prompt_tokens)
+        ``prompt_tokens`` prompt tokens (in the price variant ``context`` names); None when
+        no source knows it."""
+        hit = self._lookup(model, provider, at, prompt_tokens, context)
         if hit is None:
             return None
         source, found, rates = hit
-        tiers = tuple(found.tiers_at(at))
+        tiers = tuple(found.tiers_at(at, context))
         return Quote(found.name, found.provider, rates, source.version, source.source, tiers)
 
     def __call__(
-        self, model: str, tokens: TokenUsage, at: datetime, provider: str | None = None
+        self,
+        model: str,
+        tokens: TokenUsage,
+        at: datetime,
+        provider: str | None = None,
+        context: Mapping[str, str] | None = None,
     ) -> PricedCost | None:
         if tokens.prompt == 0 and tokens.completion == 0:
             return None  # a placeholder: unpriced until its tokens arrive (SPEC §1)
-        hit = self._lookup(model, provider, at, tokens.prompt)
+        hit = self._lookup(model, provider, at, tokens.prompt, context)
         if hit is None:
             return None
         source, _, rates = hit
         return PricedCost(rates.cost(tokens), source.version)
 
     def _lookup(
-        self, model: str, provider: str | None, at: datetime | None, prompt_tokens: int
+        self,
+        model: str,
+        provider: str | None,
+        at: datetime | None,
+        prompt_tokens: int,
+        context: Mapping[str, str] | None,
     ) -> tuple[PriceSource, PricedModel, Rates] | None:
         for source in self.sources:
             found = source.find(model, provider)
             if found is None:
                 continue
-            rates = found.rates_for(prompt_tokens, at)
+            rates = found.rates_for(prompt_tokens, at, context)
             if rates is not None:
                 return source, found, rates
         return None

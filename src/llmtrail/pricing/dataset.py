@@ -12,6 +12,7 @@ name they were ever asked about, which a stream of made-up names would grow with
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -41,19 +42,33 @@ class DatasetModel:
     provider: str
     info: gp.ModelInfo
 
-    def rates_for(self, prompt_tokens: int, at: datetime | None = None) -> Rates | None:
-        """The rates in force at ``at`` (now if None) for a request of ``prompt_tokens``;
+    def rates_for(
+        self,
+        prompt_tokens: int,
+        at: datetime | None = None,
+        context: Mapping[str, str] | None = None,
+    ) -> Rates | None:
+        """The rates in force at ``at`` (now if None) for a request of ``prompt_tokens`` in the
+        variant ``context`` names (``{"service_tier": "flex"}``: the dataset's own keys);
         None if the model has no token prices (an audio- or image-only model)."""
         rates = None
-        for start, tier_rates in self.tiers_at(at):  # ascending: the last one exceeded applies
+        for start, tier_rates in self.tiers_at(
+            at, context
+        ):  # ascending: the last one exceeded applies
             if rates is None or prompt_tokens > start:
                 rates = tier_rates
         return rates
 
-    def tiers_at(self, at: datetime | None = None) -> list[tuple[int, Rates]]:
+    def tiers_at(
+        self, at: datetime | None = None, context: Mapping[str, str] | None = None
+    ) -> list[tuple[int, Rates]]:
         """The token rates in force at ``at`` from each tier's start on (exclusive), ascending,
         the base rates first as ``(-1, rates)``; empty without token prices."""
-        prices = self.info.get_prices(at or datetime.now(UTC))
+        when = at or datetime.now(UTC)
+        if context and self.info.price_variants:
+            # a variant's prices are a fresh object each time: worked out, not cached
+            return token_tiers(self.info.get_prices(when, dict(context)))
+        prices = self.info.get_prices(when)
         cached = _TIERS.get(id(prices))
         if cached is None or cached[0] is not prices:
             cached = _TIERS[id(prices)] = (prices, token_tiers(prices))

@@ -105,15 +105,23 @@ class ModelPrice:
     tiers: tuple[Tier, ...] = ()
     history: tuple[Period, ...] = ()
 
-    def rates_for(self, prompt_tokens: int, at: datetime | None = None) -> Rates:
-        """The rates of a request with ``prompt_tokens`` prompt tokens made at ``at``."""
+    def rates_for(
+        self,
+        prompt_tokens: int,
+        at: datetime | None = None,
+        context: Mapping[str, str] | None = None,
+    ) -> Rates:
+        """The rates of a request with ``prompt_tokens`` prompt tokens made at ``at`` (a price
+        file has no variants: ``context`` is ignored)."""
         rates = self.rates
         for start, tier_rates in self.tiers_at(at):
             if prompt_tokens > start:
                 rates = tier_rates
         return rates
 
-    def tiers_at(self, at: datetime | None = None) -> list[tuple[int, Rates]]:
+    def tiers_at(
+        self, at: datetime | None = None, context: Mapping[str, str] | None = None
+    ) -> list[tuple[int, Rates]]:
         """The rates in force at ``at`` from each tier's start on (exclusive), ascending,
         the base rates first as ``(-1, rates)``."""
         rates, tiers = self.rates, self.tiers
@@ -173,7 +181,12 @@ class PriceTable:
         return PricedCost(rates.cost(tokens), self.version)
 
     def __call__(
-        self, model: str, tokens: TokenUsage, at: datetime, provider: str | None = None
+        self,
+        model: str,
+        tokens: TokenUsage,
+        at: datetime,
+        provider: str | None = None,
+        context: Mapping[str, str] | None = None,
     ) -> PricedCost | None:
         return self.price(model, tokens, at, provider)
 
