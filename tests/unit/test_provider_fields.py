@@ -126,3 +126,15 @@ def test_an_update_with_tokens_and_a_tier_prices_at_that_tier() -> None:
         pricer=PRICER,
     )
     assert format(done.cost.total, "f") == "0.005625" and done.cost_source == "computed"
+
+
+def test_the_model_that_answered_prices_the_call_when_it_has_a_price() -> None:
+    tokens = {"prompt": 1_000, "completion": 1_000}
+    asked = trail(model="gpt-4o", tokens=tokens)
+    assert format(asked.cost.total, "f") == "0.0125"  # $2.50 + $10
+    answered = trail(
+        model="gpt-4o", tokens=tokens, metadata={"llm.response_model": "gpt-4o-2024-05-13"}
+    )
+    assert format(answered.cost.total, "f") == "0.02"  # that snapshot's $5 + $15
+    unknown = trail(model="gpt-4o", tokens=tokens, metadata={"llm.response_model": "my-proxy"})
+    assert format(unknown.cost.total, "f") == "0.0125"  # no price for it: the model asked for

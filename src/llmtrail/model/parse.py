@@ -111,6 +111,8 @@ class Pricer(Protocol):
     ) -> PricedCost | None: ...
 
 
+#: metadata key of the model that actually answered (the integrations record it)
+RESPONSE_MODEL_KEY = "llm.response_model"
 #: metadata keys whose values select a price variant (``Pricer`` ``context``), as the
 #: integrations record them from the provider's response
 PRICE_CONTEXT_KEYS = {"llm.service_tier": "service_tier", "llm.processing": "processing"}
@@ -281,13 +283,17 @@ def cost_fields(
     if pricer is not None:
         at = trail["timestamp"]
         assert at is not None
-        priced = pricer(
-            trail["model"],
-            trail["tokens"],
-            at,
-            provider=trail.get("provider"),
-            context=price_context(trail.get("metadata")),
-        )
+        metadata = trail.get("metadata") or {}
+        context = price_context(metadata)
+        # the model that answered (an integration records it) if it has a price, else the one
+        # asked for: "gpt-4o" may be answered, and billed, as a dated snapshot
+        answered = metadata.get(RESPONSE_MODEL_KEY)
+        for model in (answered, trail["model"]) if isinstance(answered, str) else (trail["model"],):
+            priced = pricer(
+                model, trail["tokens"], at, provider=trail.get("provider"), context=context
+            )
+            if priced is not None:
+                break
     if priced is None:
         return {"cost": Cost(), "cost_source": "unpriced", "price_version": None}
     return {"cost": priced.cost, "cost_source": "computed", "price_version": priced.version}
