@@ -76,3 +76,11 @@ class BodyTooLargeError(AuditTrailError):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"request body exceeds {limit} bytes")
+
+
+class MalformedBodyError(AuditTrailError):
+    """A request body is not what the route reads (an OTLP export, say; HTTP only: 400)."""
+
+
+class UnsupportedMediaTypeError(AuditTrailError):
+    """A request's Content-Type or Content-Encoding is not one the route reads (415)."""

@@ -11,6 +11,7 @@ the priority tier).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import socket
@@ -25,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+#: response ids, unique per call as real providers' are (OpenTelemetry ingest dedupes on them)
+IDS = itertools.count(1)
 SCENARIO = re.compile(r"\[scenario:([a-z-]+)\]")
 CREATED = 1_764_547_200
 
@@ -123,7 +126,7 @@ def make_app(state: Upstream) -> Starlette:
             message["reasoning_content"] = "Thinking about hello."
             return JSONResponse(
                 {
-                    "id": "chatcmpl-1",
+                    "id": f"chatcmpl-{next(IDS)}",
                     "object": "chat.completion",
                     "created": CREATED,
                     "model": model,
@@ -135,7 +138,7 @@ def make_app(state: Upstream) -> Starlette:
                 }
             )
         base = {
-            "id": "chatcmpl-2",
+            "id": f"chatcmpl-{next(IDS)}",
             "object": "chat.completion.chunk",
             "created": CREATED,
             "model": model,
@@ -168,7 +171,7 @@ def make_app(state: Upstream) -> Starlette:
         if scenario == "bad-usage":
             usage = {**RESPONSES_USAGE, "output_tokens": -1}
         response = {
-            "id": "resp_1",
+            "id": f"resp_{next(IDS)}",
             "object": "response",
             "created_at": CREATED,
             "model": body["model"],
@@ -260,7 +263,7 @@ def make_app(state: Upstream) -> Starlette:
             {"type": "text", "text": "Hello from Claude", "citations": None},
         ]
         message = {
-            "id": "msg_1",
+            "id": f"msg_{next(IDS)}",
             "type": "message",
             "role": "assistant",
             "model": model,

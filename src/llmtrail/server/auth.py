@@ -164,6 +164,18 @@ async def require_project_access(
     return project_id
 
 
+async def require_principal(request: Request, creds: Credentials) -> Principal:
+    """Dependency: who the bearer key is (the admin or an active project key), else 401."""
+    secret = _secret(creds)
+    if is_admin(request, secret):
+        request.state.admin = True
+        return "admin"
+    key = await lookup(request, secret)
+    if key is None:
+        raise AuthError("unknown or revoked key")
+    return key
+
+
 def may_create_project(request: Request) -> bool:
     """Whether this request's writes may create their project: only the admin's. A project
     key's project existed when the key was checked; if it is deleted before the write lands,
@@ -173,4 +185,5 @@ def may_create_project(request: Request) -> bool:
 
 Admin = Annotated[None, Depends(require_admin)]
 ProjectAccess = Annotated[str, Depends(require_project_access)]
+AnyKey = Annotated[Principal, Depends(require_principal)]
 AdminProject = Annotated[str, Depends(require_admin_project)]

@@ -20,10 +20,12 @@ from llmtrail.errors import (
     ConflictError,
     FieldError,
     ForbiddenError,
+    MalformedBodyError,
     MalformedJSONError,
     NotFoundError,
     SchemaOutdatedError,
     UnavailableError,
+    UnsupportedMediaTypeError,
     ValidationError,
 )
 from llmtrail.model.wire import dumps
@@ -44,6 +46,8 @@ ERROR_TABLE: tuple[tuple[type[AuditTrailError], int, str, str], ...] = (
     (UnavailableError, 503, "unavailable", "Service unavailable"),
     (MalformedJSONError, 400, "malformed-json", "Malformed JSON"),
     (BodyTooLargeError, 413, "body-too-large", "Payload Too Large"),
+    (MalformedBodyError, 400, "malformed-body", "Malformed body"),
+    (UnsupportedMediaTypeError, 415, "unsupported-media-type", "Unsupported Media Type"),
 )
 RETRY_AFTER_SECONDS = 5
 

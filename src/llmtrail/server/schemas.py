@@ -224,6 +224,7 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found",
         409: "Conflict",
         413: "Body too large",
+        415: "Unsupported Content-Type or Content-Encoding",
         422: "Invalid input (the offending fields in `errors`)",
         503: "Database unavailable (see Retry-After)",
     }
