@@ -21,6 +21,9 @@ class Settings(BaseSettings):
 
     backend: Literal["database", "memory", "dual"] = "database"
     database_url: str = Field("sqlite:///llmtrail.db", validation_alias="DATABASE_URL")
+    #: PostgreSQL: a streaming replica for list, export, analytics and the dashboard (writes
+    #: and look-ups by messageId stay on the primary: they must see their own writes)
+    read_database_url: str | None = None
     retention_days: int = Field(7, ge=0, le=36_500)
     cleanup_cron: str = "0 2 * * *"
     cleanup_tz: str = "UTC"

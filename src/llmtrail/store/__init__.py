@@ -70,8 +70,20 @@ def _open_sql(url: str, s: Settings, common: dict[str, Any], migrate: bool) -> S
     except Exception:
         engine.dispose()
         raise
+    read_engine = None
+    if s.read_database_url:
+        read_url = normalize_url(s.read_database_url)
+        if read_url.get_backend_name() != "postgresql" or engine.dialect.name != "postgresql":
+            engine.dispose()
+            raise ValidationError(
+                "a read replica needs PostgreSQL for both the primary and the replica",
+                field="AUDIT_TRAIL_READ_DATABASE_URL",
+            )
+        pooled_read = behind_transaction_pooler(read_url, s.pooler)
+        read_engine = make_engine(read_url, transaction_pooler=pooled_read, pool_size=s.pool_size)
     return SQLStore(
         engine,
+        read_engine=read_engine,
         transaction_pooler=pooled,
         rollup_retention_days=s.rollup_retention_days,
         cleanup_batch_size=s.cleanup_batch_size,

@@ -100,12 +100,15 @@ class SQLStore(Store):
         cleanup_pause_ratio: float = 6.0,
         transaction_pooler: bool = False,
         fold_seconds: float = 1.0,
+        read_engine: Engine | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
         self.cleanup_batch_size = cleanup_batch_size
         self.cleanup_pause_ratio = cleanup_pause_ratio
         self.engine = engine
+        #: a streaming replica for listing, export and analytics (None: the primary)
+        self.read_engine = read_engine
         self.dialect = engine.dialect.name
         self.backend = "postgresql" if self.dialect == "postgresql" else "sqlite"
         self.database = engine.url.set(drivername=self.backend).render_as_string(hide_password=True)
@@ -132,6 +135,18 @@ class SQLStore(Store):
     def _read(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             yield conn
+
+    def _on_replica(self, read: Callable[[Connection], R]) -> R:
+        """``read(conn)`` on the read replica, or on the primary when there is none or it fails
+        (a replica that is down or restarting costs freshness, never the read)."""
+        if self.read_engine is not None:
+            try:
+                with self.read_engine.connect() as conn:
+                    return read(conn)
+            except exc.OperationalError as e:
+                log.warning("read replica failed, reading from the primary: %s", _short(e))
+        with self._read() as conn:
+            return read(conn)
 
     # -- trails -------------------------------------------------------------------------------
 
@@ -385,10 +400,12 @@ class SQLStore(Store):
     @_db_errors
     def _usage(self, project_id: str, window: Window) -> list[Usage]:
         # Rollups for whole 15-minute buckets, raw trails for partial edge buckets.
-        with self._read() as conn:
+        def read(conn: Connection) -> list[Usage]:
             if self.dialect == "postgresql":  # its statements read one snapshot: exact
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             return sql_analytics.usage(conn, self.dialect, project_id, window)
+
+        return self._on_replica(read)
 
     @_db_errors
     def _list(self, filter: TrailFilter, limit: int, cursor: str | None) -> Page:
@@ -406,8 +423,7 @@ class SQLStore(Store):
             ts, tid = decode_cursor(cursor)
             q = q.where(or_(t.timestamp < ts, and_(t.timestamp == ts, t.id < tid)))
         q = q.order_by(t.timestamp.desc(), t.id.desc()).limit(limit + 1)
-        with self._read() as conn:
-            items = [row_to_trail(r) for r in conn.execute(q).mappings()]
+        items = self._on_replica(lambda conn: [row_to_trail(r) for r in conn.execute(q).mappings()])
         more = len(items) > limit
         items = items[:limit]
         last = items[-1] if items else None
@@ -541,6 +557,8 @@ class SQLStore(Store):
         if self._fast is not None:
             self._fast.close()
         self.engine.dispose()
+        if self.read_engine is not None:
+            self.read_engine.dispose()
 
     def count_trails(self, project_id: str | None = None) -> int:
         """How many trails are stored (in one project, or in all)."""
