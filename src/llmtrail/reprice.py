@@ -109,14 +109,22 @@ def _reprice_one(store: Store, trail: AuditTrail, report: RepriceReport) -> None
         return
     new = repriced(trail, store.pricer, store.clock())
     if new is not trail and not report.dry_run:
+        seen: list[AuditTrail] = []
+
+        def change(stored: AuditTrail) -> AuditTrail:
+            # the row as the store's compare-and-set read it: a completion that landed
+            # meanwhile is repriced from its own tokens, not overwritten with this page's copy
+            seen.append(stored)
+            return repriced(stored, store.pricer, store.clock())
+
         try:
-            # re-read under the store's compare-and-set: a completion that landed meanwhile
-            # is repriced from its own tokens, not overwritten with this page's copy
-            new = store.rewrite(
-                trail.message_id, lambda stored: repriced(stored, store.pricer, store.clock())
-            )
+            new = store.rewrite(trail.message_id, change)
         except NotFoundError:
             return  # deleted meanwhile (cleanup): nothing left to reprice
+        trail = seen[-1] if seen else trail
+        if trail.cost_source == "provided":  # the caller gave it a cost meanwhile
+            report.provided += 1
+            return
     totals = report.models.setdefault(trail.model, ModelTotals())
     totals.trails += 1
     totals.old_total += _total(trail)

@@ -226,3 +226,62 @@ def test_bodies_that_are_not_otlp(
 def test_an_empty_export_is_fine(api: Api) -> None:
     key = api.project("p1")
     assert not answer(post(api, b"", {**key, **PROTOBUF})).HasField("partial_success")
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {**CHAT, "gen_ai.operation.name": ["chat"]},  # a list where a name belongs
+        {**CHAT, "gen_ai.output.messages": "[" * 100_000},  # JSON nested past any limit
+        {**CHAT, "gen_ai.response.model": 7},  # not a name: the request model is used
+        {**CHAT, "user.id": float("nan")},  # optional content that cannot be stored
+        {**CHAT, "session.id": "a\x00b"},
+    ],
+)
+def test_hostile_attributes_never_cost_more_than_their_span(
+    api: Api, attributes: dict[str, Any]
+) -> None:
+    key = api.project("p1")
+    got = answer(
+        post(api, export(("openai.chat", attributes)).SerializeToString(), {**key, **PROTOBUF})
+    )
+    t = api.store.get("chatcmpl-otlp-1")
+    assert got.partial_success.rejected_spans == 0 and t is not None  # kept, cleaned
+    assert t.tokens.prompt == 2000
+
+
+def test_whole_float_counts_are_counts(api: Api) -> None:
+    key = api.project("p1")
+    floats = {**CHAT, "gen_ai.usage.input_tokens": 2000.0, "gen_ai.usage.output_tokens": 300.0}
+    answer(post(api, export(("openai.chat", floats)).SerializeToString(), {**key, **PROTOBUF}))
+    t = api.store.get("chatcmpl-otlp-1")
+    assert t is not None and (t.tokens.prompt, t.tokens.completion) == (2000, 300)
+
+
+def test_every_member_of_a_multi_member_gzip_body_is_read(api: Api) -> None:
+    key = api.project("p1")
+    first = export(("openai.chat", CHAT)).SerializeToString()
+    second = export(("openai.chat", {**CHAT, "gen_ai.response.id": "two"})).SerializeToString()
+    body = gzip.compress(first) + gzip.compress(second)  # protobuf messages concatenate
+    answer(post(api, body, {**key, **PROTOBUF, "Content-Encoding": "gzip"}))
+    assert api.store.get("chatcmpl-otlp-1") is not None and api.store.get("two") is not None
+    garbage = gzip.compress(first) + b"trailing garbage"
+    assert_problem(post(api, garbage, {**key, **PROTOBUF, "Content-Encoding": "gzip"}), 400)
+
+
+def test_a_message_id_another_trail_holds_is_rejected_not_swallowed(api: Api) -> None:
+    key = api.project("p1")
+    api.post("p1", {"messageId": "chatcmpl-otlp-1", "model": "x"}, key)  # via REST, no trace
+    got = answer(post(api, export(("openai.chat", CHAT)).SerializeToString(), {**key, **PROTOBUF}))
+    assert got.partial_success.rejected_spans == 1
+    assert "another trail" in got.partial_success.error_message
+    t = api.store.get("chatcmpl-otlp-1")
+    assert t is not None and t.model == "x"
+
+
+def test_an_export_larger_than_a_batch_lands_whole(api: Api) -> None:
+    key = api.project("p1")
+    spans = [("openai.chat", {**CHAT, "gen_ai.response.id": f"c-{i}"}) for i in range(1_500)]
+    got = answer(post(api, export(*spans).SerializeToString(), {**key, **PROTOBUF}))
+    assert not got.HasField("partial_success")
+    assert api.store.count_trails("p1") == 1_500

@@ -349,3 +349,11 @@ def test_the_priority_tier_is_recorded_and_priced_at_its_own_rate(
     assert standard is not None and standard.metadata is not None
     assert standard.metadata["llm.service_tier"] == "default"
     assert standard.cost is not None and standard.cost.total == Decimal("0.00672")
+
+
+@pytest.mark.parametrize("bad", ["AWS", "a b", "x" * 65, "é"])
+def test_a_bad_provider_is_refused_when_instrumenting(store: Store, bad: str) -> None:
+    from llmtrail import ValidationError
+
+    with pytest.raises(ValidationError, match="provider"):
+        instrument(OpenAI(api_key="k"), store, project_id="app", provider=bad)

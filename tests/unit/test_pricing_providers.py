@@ -154,7 +154,7 @@ def test_costs_equal_the_dataset_calculator_for_every_findable_model() -> None:
     """Our exact arithmetic (``Rates.cost``) agrees with genai-prices' own calculator, to the
     last digit, on thousands of usage shapes across every provider's models."""
     rnd = random.Random(14)
-    compared = 0
+    compared = noisy = 0
     for provider in providers:
         for info in provider.models:
             found = dataset().find(info.id, provider.id)
@@ -170,6 +170,9 @@ def test_costs_equal_the_dataset_calculator_for_every_findable_model() -> None:
                 rates = found.rates_for(prompt, NOW)
                 if rates is None:
                     continue
+                if _has_float_noise(info.get_prices(NOW)):
+                    noisy += 1  # llmtrail keeps 12 places of such prices: a cent's billionth
+                    continue
                 tokens = TokenUsage(prompt, completion, None, read, write, reasoning, write_1h)
                 usage = Usage(
                     input_tokens=prompt,
@@ -184,4 +187,52 @@ def test_costs_equal_the_dataset_calculator_for_every_findable_model() -> None:
                     theirs = _text_only(info.get_prices(NOW)).calc_price(usage)["total_price"]
                 assert rates.cost(tokens).total == theirs, (provider.id, info.id, tokens)
                 compared += 1
-    assert compared > 2_000
+    assert compared > 2_000 and noisy < compared // 20
+
+
+def _has_float_noise(prices: gp.ModelPrice) -> bool:
+    for key, value in vars(prices).items():
+        if key not in _TOKEN_KEYS:
+            continue
+        for price in (
+            [value.base, *(t.price for t in value.tiers)]
+            if isinstance(value, gp.TieredPrices)
+            else [value]
+        ):
+            exponent = price.as_tuple().exponent
+            if isinstance(exponent, int) and exponent < -12:
+                return True
+    return False
+
+
+def test_dataset_prices_with_float_noise_still_give_costs_every_backend_stores_exactly() -> None:
+    # this dataset entry is 0.18000000000000002 per million: kept to 12 places, 0.18
+    quote = T.quote("Qwen/Qwen3-VL-8B-Instruct", "huggingface_together", NOW)
+    assert quote is not None and quote.rates.input == Decimal("0.18")
+    priced = T("Qwen/Qwen3-VL-8B-Instruct", TokenUsage(1001, 3), NOW, "huggingface_together")
+    assert priced is not None
+    for value in (priced.cost.prompt, priced.cost.completion, priced.cost.total):
+        exponent = value.as_tuple().exponent
+        assert isinstance(exponent, int) and exponent >= -18
+
+
+def test_service_tiers_apply_only_to_a_providers_own_models() -> None:
+    tokens, at = TokenUsage(1_000, 1_000), datetime(2026, 12, 1, tzinfo=UTC)  # tiers since Oct
+    tier = {"service_tier": "priority"}
+    openai_priority = T("gpt-5", tokens, at, provider="openai", context=tier)
+    azure_priority = T("gpt-5", tokens, at, provider="azure", context=tier)  # via openai's list
+    standard = T("gpt-5", tokens, at, provider="azure")
+    assert openai_priority is not None and azure_priority is not None and standard is not None
+    assert openai_priority.cost.total == 2 * standard.cost.total
+    assert azure_priority.cost.total == standard.cost.total  # as genai-prices' calculator says
+
+
+@pytest.mark.parametrize("spelling", ["aws-bedrock", "aws.bedrock", "aws", "bedrock"])
+def test_a_price_file_provider_matches_every_spelling_of_it(tmp_path: Path, spelling: str) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(
+        '{"models": {"house": {"provider": "aws-bedrock", "input": "1", "output": "1"}}}'
+    )
+    priced = make_pricer(path)("house", TokenUsage(M, 0), NOW, provider=spelling)
+    assert priced is not None and priced.cost.total == 1
+    assert make_pricer(path)("house", TokenUsage(M, 0), NOW, provider="openai") is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import typer
@@ -146,7 +146,9 @@ def reprice(
     verb = "would change" if dry_run else "changed"
     table = Table("model", "trails", verb, "old total (USD)", "new total (USD)", "difference")
     for name, m in sorted(report.models.items()):
-        diff = _plain(m.new_total - m.old_total)
+        with localcontext() as ctx:
+            ctx.prec = 60  # exact for sums of NUMERIC(38,18) costs
+            diff = _plain(m.new_total - m.old_total)
         table.add_row(
             name, str(m.trails), str(m.changed), _plain(m.old_total), _plain(m.new_total), diff
         )

@@ -8,6 +8,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from llmtrail.errors import ValidationError
 from llmtrail.integrations._core import (
     Call,
     Outcome,
@@ -19,6 +20,7 @@ from llmtrail.integrations._core import (
     pop_options,
 )
 from llmtrail.integrations._streams import Accumulator, safe_outcome, wrap_stream_object
+from llmtrail.model import rules
 from llmtrail.model.types import MetadataValue
 
 MARK = "_llmtrail_instrumented"
@@ -35,6 +37,10 @@ def recorder_for(
 ) -> Recorder | None:
     """The recorder ``instrument`` wraps ``client``'s methods with, or None when the client
     is instrumented already (instrumenting twice records once)."""
+    if provider is not None:  # checked now: a bad one would fail every trail of the client
+        errs = rules.Errors()
+        if rules.provider(errs, "provider", provider) is None:
+            raise ValidationError(errs.items)
     if getattr(client, MARK, False):
         return None
     return Recorder(

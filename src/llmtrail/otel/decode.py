@@ -68,16 +68,23 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
         return body
     if coding not in ("gzip", "deflate"):
         raise UnsupportedMediaTypeError(f"Content-Encoding {coding!r} is not supported (gzip is)")
-    inflater = zlib.decompressobj(wbits=47 if coding == "gzip" else 15)  # 47: gzip or zlib
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as e:
-        raise MalformedBodyError(f"the body is not valid {coding}: {e}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise BodyTooLargeError(limit)
-    if not inflater.eof:
-        raise MalformedBodyError(f"the {coding} body is truncated")
-    return out
+    out = bytearray()
+    rest = body
+    while True:  # a gzip body may hold several members, one after the other (RFC 1952)
+        inflater = zlib.decompressobj(wbits=47 if coding == "gzip" else 15)  # 47: gzip|zlib
+        try:
+            out += inflater.decompress(rest, limit + 1 - len(out))
+        except zlib.error as e:
+            raise MalformedBodyError(f"the body is not valid {coding}: {e}") from None
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise BodyTooLargeError(limit)
+        if not inflater.eof:
+            raise MalformedBodyError(f"the {coding} body is truncated")
+        rest = inflater.unused_data
+        if not rest:
+            return bytes(out)
+        if coding != "gzip":
+            raise MalformedBodyError(f"data after the end of the {coding} stream")
 
 
 def parse_request(body: bytes, kind: str) -> ExportTraceServiceRequest:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmtrail.errors import AuditTrailError, ConflictError
-from llmtrail.model import StoreOutcome
+from llmtrail.model import StoreOutcome, rules
 from llmtrail.otel.decode import SpanRecord, spans
-from llmtrail.otel.mapping import is_llm_span, merged, project_of, to_trail
+from llmtrail.otel.mapping import has_ids, is_llm_span, merged, project_of, to_trail
 from llmtrail.store.base import Store
 
 MAX_MESSAGES = 5  # rejection reasons quoted in partialSuccess.errorMessage
@@ -59,10 +59,17 @@ def ingest(
         if not is_llm_span(record.attributes):
             result.ignored += 1
             continue
+        if not has_ids(record):
+            result.reject(record, "a span needs a 16-byte traceId and an 8-byte spanId")
+            continue
         project = _project(record, project_id, result)
         if project is None:
             continue
-        trail = to_trail(record)
+        try:
+            trail = to_trail(record)
+        except Exception as e:  # a mapping bug costs one span, never the export (a 500)
+            result.reject(record, f"unreadable span ({type(e).__name__})")
+            continue
         if trail["model"] is None:
             result.reject(record, "an LLM span without a model name")
             continue
@@ -75,10 +82,25 @@ def ingest(
         )
     for project, calls in by_project.items():
         records = list(calls.values())
-        outcomes = store.store_many([t for _, t in records], project, create_project=create_project)
-        for (record, _), outcome in zip(records, outcomes, strict=True):
-            _count(result, record, outcome)
+        for start in range(0, len(records), rules.MAX_BATCH):  # bounded transactions
+            chunk = records[start : start + rules.MAX_BATCH]
+            trails = [t for _, t in chunk]
+            outcomes = store.store_many(trails, project, create_project=create_project)
+            for (record, trail), outcome in zip(chunk, outcomes, strict=True):
+                if isinstance(outcome, ConflictError) and not _same_call(store, project, trail):
+                    result.reject(record, f"messageId {trail['messageId']!r} is another trail's")
+                else:
+                    _count(result, record, outcome)
     return result
+
+
+def _same_call(store: Store, project: str, trail: dict[str, Any]) -> bool:
+    """Whether the trail a span's messageId conflicts with is that call's (its other span,
+    recorded earlier: same project and trace), not another trail that took the id."""
+    stored = store.get(trail["messageId"])
+    if stored is None or stored.project_id != project:
+        return False
+    return (stored.metadata or {}).get("traceId") == trail["metadata"].get("traceId")
 
 
 def _project(record: SpanRecord, key_project: str | None, result: IngestResult) -> str | None:

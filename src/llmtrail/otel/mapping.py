@@ -11,6 +11,7 @@ llmtrail does, so counts are taken as they are.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -66,6 +67,7 @@ _USAGE_KEYS = frozenset(k for f in ("prompt", "completion") for k in _FIRST[f])
 #: attributes kept in the trail's metadata under the same name
 _KEPT = ("user.id", "session.id", "enduser.id", "gen_ai.conversation.id", "gen_ai.operation.name")
 _PROVIDER_CHARS = re.compile(r"[^a-z0-9._-]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: instrumentation scopes of third-party instrumentation libraries (not a provider's SDK)
 _INSTRUMENTATIONS = ("opentelemetry.instrumentation", "openinference.instrumentation")
 
@@ -77,15 +79,22 @@ def is_llm_span(attributes: Mapping[str, Any]) -> bool:
     if kind is not None:
         return bool(kind == "LLM")
     operation = attributes.get("gen_ai.operation.name")
-    if operation is not None:
+    if isinstance(operation, str):
         return operation not in _NOT_CALLS
     return any(k in attributes for k in _USAGE_KEYS)
 
 
 def _first(attributes: Mapping[str, Any], field: str) -> Any:
+    """The first of ``field``'s attributes that is set: a non-empty string for names, a
+    number for counts (a whole float such as 12.0 as the integer it is)."""
+    names = field in ("model", "provider", "serviceTier")
     for key in _FIRST[field]:
         value = attributes.get(key)
-        if value is not None and value != "":
+        if names and isinstance(value, str) and value:
+            return value
+        if not names and value is not None and value != "":
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
             return value
     return None
 
@@ -98,6 +107,12 @@ def message_id(record: SpanRecord) -> str:
         if isinstance(value, str) and value:
             return value
     return f"otel-{record.trace_id}-{record.span_id}"
+
+
+def has_ids(record: SpanRecord) -> bool:
+    """Whether the span has the 16-byte trace id and 8-byte span id OTLP requires (non-zero)."""
+    trace, span = record.span.trace_id, record.span.span_id
+    return len(trace) == 16 and len(span) == 8 and any(trace) and any(span)
 
 
 def _output_id(attributes: Mapping[str, Any]) -> str | None:
@@ -144,7 +159,7 @@ def to_trail(record: SpanRecord) -> dict[str, Any]:
     failed = record.span.status.code == Status.STATUS_CODE_ERROR
     trail["status"] = "failed" if failed else "completed"
     if failed:
-        trail["metadata"]["error"] = _error(record)
+        trail["metadata"]["error"] = _optional(_error(record)) or "span error"
     return trail
 
 
@@ -170,7 +185,18 @@ def _metadata(record: SpanRecord, trail: Mapping[str, Any]) -> dict[str, Any]:
     tier = _first(a, "serviceTier")
     if isinstance(tier, str):
         meta["llm.service_tier"] = tier  # prices flex / priority calls at their rates
-    return {k: v[: rules.MAX_METADATA_STRING] if isinstance(v, str) else v for k, v in meta.items()}
+    return {k: clean for k, v in meta.items() if (clean := _optional(v)) is not None}
+
+
+def _optional(value: object) -> object:
+    """An optional value as a trail can hold it: text without control characters and capped,
+    finite numbers; else None (dropped: optional content must not cost the call's trail)."""
+    if isinstance(value, str):
+        text = _CONTROL.sub("", value)[: rules.MAX_METADATA_STRING]
+        return text or None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _error(record: SpanRecord) -> str:
@@ -191,7 +217,7 @@ def _reasoning(a: Mapping[str, Any]) -> list[str]:
     if isinstance(messages, str):
         try:
             messages = json.loads(messages)
-        except ValueError:
+        except (ValueError, RecursionError):
             messages = None
     if isinstance(messages, Sequence) and not isinstance(messages, str):
         for message in messages:
@@ -215,7 +241,26 @@ def _reasoning(a: Mapping[str, Any]) -> list[str]:
             text = a.get(key[: -len("type")] + "text")
             if isinstance(text, str) and text:
                 out.append(text)
-    return out[: rules.MAX_REASONING_ITEMS]
+    return _capped_reasoning(out)
+
+
+def _capped_reasoning(texts: list[str]) -> list[str]:
+    """Reasoning within the trail limits (items, bytes), control characters removed: the
+    rest is cut, never the whole trail lost."""
+    out: list[str] = []
+    budget = rules.MAX_REASONING_BYTES
+    for text in texts[: rules.MAX_REASONING_ITEMS]:
+        text = _CONTROL.sub("", text)
+        size = len(text.encode())
+        if size > budget:
+            text = text.encode()[:budget].decode(errors="ignore")
+            size = len(text.encode())
+        if text:
+            out.append(text)
+        budget -= size
+        if budget <= 0:
+            break
+    return out
 
 
 def project_of(record: SpanRecord) -> str | None:

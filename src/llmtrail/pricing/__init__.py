@@ -7,6 +7,7 @@ JSON or TOML, see ``table.py``) first, then every model of the dataset.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import tomllib
@@ -70,8 +71,11 @@ def make_pricer(path: Path | None = None) -> PriceBook:
     A malformed override file raises ``PriceFileError`` (naming the file and entry) at once,
     so a typo in a price never silently becomes a wrong cost.
     """
-    sources: list[PriceSource] = [] if path is None else [load_table(path)]
-    sources.append(dataset())
+    data = dataset()
+    sources: list[PriceSource] = []
+    if path is not None:
+        sources.append(dataclasses.replace(load_table(path), canonical=data.canonical_provider))
+    sources.append(data)
     return PriceBook(sources)
 
 

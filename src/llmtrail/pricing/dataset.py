@@ -21,7 +21,8 @@ from importlib.metadata import version as package_version
 from genai_prices import types as gp
 from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
 
-from llmtrail.pricing.table import Rates
+from llmtrail.model.rules import plain
+from llmtrail.pricing.table import MAX_PRICE_PLACES, Rates
 
 NAME = "genai-prices"
 #: OpenTelemetry ``gen_ai.provider.name`` values the dataset does not recognise by itself
@@ -41,6 +42,9 @@ class DatasetModel:
     name: str
     provider: str
     info: gp.ModelInfo
+    #: the provider lists the model itself (not through another provider's list): only then
+    #: do its price variants (service tiers) apply, as genai-prices' own calculator has it
+    own: bool = True
 
     def rates_for(
         self,
@@ -65,7 +69,7 @@ class DatasetModel:
         """The token rates in force at ``at`` from each tier's start on (exclusive), ascending,
         the base rates first as ``(-1, rates)``; empty without token prices."""
         when = at or datetime.now(UTC)
-        if context and self.info.price_variants:
+        if context and self.info.price_variants and self.own:
             # a variant's prices are a fresh object each time: worked out, not cached
             return token_tiers(self.info.get_prices(when, dict(context)))
         prices = self.info.get_prices(when)
@@ -112,7 +116,16 @@ class DatasetPrices:
         if provider is None:
             return None
         info = provider.find_model(name, all_providers=self._providers)
-        return None if info is None else DatasetModel(info.id, provider.id, info)
+        if info is None:
+            return None
+        own = any(info is m for m in provider.models)
+        return DatasetModel(info.id, provider.id, info, own)
+
+    def canonical_provider(self, name: str) -> str:
+        """The dataset's id of a provider name (``aws.bedrock``, ``aws-bedrock`` → ``aws``), or
+        the name itself when the dataset does not know it."""
+        found = self._provider(name)
+        return found.id if found is not None else name.strip().lower()
 
     def _provider(self, name: str) -> gp.Provider | None:
         name = name.strip().lower()
@@ -122,6 +135,21 @@ class DatasetPrices:
 # The dataset's price objects are static, so their token tiers are worked out once each (the
 # object is kept beside them: an id is only unique while its object lives).
 _TIERS: dict[int, tuple[gp.ModelPrice, list[tuple[int, Rates]]]] = {}
+
+
+_PLACES = Decimal(1).scaleb(-MAX_PRICE_PLACES)
+
+
+def _exact(price: Decimal | None) -> Decimal | None:
+    """A dataset price as llmtrail keeps prices: at most 12 decimal places per million tokens
+    (a few dataset prices carry binary-float noise, ``0.18000000000000002``), so every cost
+    has at most 18 places and stores exactly in ``NUMERIC(38,18)`` everywhere."""
+    if price is None:
+        return None
+    exponent = price.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MAX_PRICE_PLACES:
+        price = price.quantize(_PLACES)
+    return plain(price)
 
 
 def token_tiers(prices: gp.ModelPrice) -> list[tuple[int, Rates]]:
@@ -144,6 +172,9 @@ def token_rates(prices: gp.ModelPrice, prompt_tokens: int) -> Rates | None:
     """The token rates of ``prices`` for a request of ``prompt_tokens``."""
 
     def get(key: str) -> Decimal | None:
+        return _exact(_raw(key))
+
+    def _raw(key: str) -> Decimal | None:
         value = vars(prices).get(key)
         if isinstance(value, gp.TieredPrices):
             applicable = value.base

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation, localcontext
@@ -34,6 +34,7 @@ MILLION = Decimal(1_000_000)
 #: at most this many decimal places per million tokens, so a cost has at most 18 places
 MAX_PRICE_PLACES = 12
 MAX_PRICE = Decimal(1_000_000)
+COST_PLACES = Decimal(1).scaleb(-18)
 _RATE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning")
 _MODEL_KEYS = {*_RATE_KEYS, "provider", "aliases", "tiers", "history", "note"}
 _DATE_SUFFIX = re.compile(r"(?:-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8})$")
@@ -74,6 +75,9 @@ class Rates:
                 + write_1h * price_1h
             ) / MILLION
             completion = (plain_output * self.output + reasoning * self.reasoning) / MILLION
+            # Prices have at most 12 places, so these have at most 18 and this changes
+            # nothing; it guarantees a cost every backend stores exactly (NUMERIC(38,18)).
+            prompt, completion = prompt.quantize(COST_PLACES), completion.quantize(COST_PLACES)
             total = prompt + completion
         return Cost(rules.plain(prompt), rules.plain(completion), rules.plain(total))
 
@@ -147,6 +151,8 @@ class PriceTable:
     as_of: str
     models: Mapping[str, ModelPrice]
     aliases: Mapping[str, str] = field(default_factory=dict)
+    #: how provider names compare (``aws.bedrock`` and ``aws-bedrock`` are one provider)
+    canonical: Callable[[str], str] = str.lower
 
     def find(self, model: str, provider: str | None = None) -> ModelPrice | None:
         """The prices of ``model``: exact name, alias, or the name without a date suffix."""
@@ -158,9 +164,14 @@ class PriceTable:
         for candidate in _candidates(name):
             key = self.aliases.get(candidate, candidate)
             found = self.models.get(key)
-            if found is not None and (not found.provider or provider in (None, found.provider)):
+            if found is not None and self._serves(found, provider):
                 return found
         return None
+
+    def _serves(self, found: ModelPrice, provider: str | None) -> bool:
+        if not found.provider or provider is None:
+            return True
+        return self.canonical(found.provider) == self.canonical(provider)
 
     def price(
         self,

@@ -15,7 +15,7 @@ from llmtrail.otel import decompress, ingest, media_type, parse_request, respons
 from llmtrail.server.auth import AnyKey, may_create_project
 from llmtrail.server.body import store_of
 from llmtrail.server.schemas import problems
-from llmtrail.server.threads import call
+from llmtrail.server.threads import call, in_store_thread
 
 router = APIRouter(tags=["opentelemetry"])
 log = structlog.stdlib.get_logger("llmtrail.server.otlp")
@@ -40,10 +40,10 @@ async def export_traces(request: Request, principal: AnyKey) -> Response:
     kind = media_type(request.headers.get("content-type"))
     settings: Settings = request.app.state.settings
     raw = await request.body()
-    body = decompress(
-        raw, request.headers.get("content-encoding"), settings.max_body_bytes * INFLATE_FACTOR
-    )
-    export = parse_request(body, kind)
+    encoding = request.headers.get("content-encoding")
+    limit = settings.max_body_bytes * INFLATE_FACTOR
+    # inflating and parsing megabytes is CPU work: in a worker thread, not on the event loop
+    export = await in_store_thread(lambda: parse_request(decompress(raw, encoding, limit), kind))
     store = store_of(request)
     project_id = None if principal == "admin" else principal.project_id
     result = await call(
