@@ -100,7 +100,7 @@ def _same_call(store: Store, project: str, trail: dict[str, Any]) -> bool:
     stored = store.get(trail["messageId"])
     if stored is None or stored.project_id != project:
         return False
-    return (stored.metadata or {}).get("traceId") == trail["metadata"].get("traceId")
+    return bool((stored.metadata or {}).get("traceId") == trail["metadata"].get("traceId"))
 
 
 def _project(record: SpanRecord, key_project: str | None, result: IngestResult) -> str | None:
