@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import pydantic
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmtrail.errors import FieldError, ValidationError
@@ -24,7 +24,12 @@ class Settings(BaseSettings):
     #: PostgreSQL: a streaming replica for list, export, analytics and the dashboard (writes
     #: and look-ups by messageId stay on the primary: they must see their own writes)
     read_database_url: str | None = None
+    #: a floor no retention may go below (the EU AI Act asks for six months: 183); before
+    #: ``retention_days``, which is checked against it
+    min_retention_days: int = Field(0, ge=0, le=36_500)
     retention_days: int = Field(7, ge=0, le=36_500)
+    #: how long the access log (who read which trails) is kept
+    access_log_days: int = Field(400, ge=1, le=36_500)
     cleanup_cron: str = "0 2 * * *"
     cleanup_tz: str = "UTC"
     cleanup_batch_size: int = Field(200, ge=1, le=1_000_000)
@@ -80,6 +85,14 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, v: object) -> object:
         return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_above_floor(cls, v: int, info: ValidationInfo) -> int:
+        floor = info.data.get("min_retention_days", 0)
+        if v < floor:
+            raise ValueError(f"is below AUDIT_TRAIL_MIN_RETENTION_DAYS ({floor})")
+        return v
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -64,6 +64,11 @@ CLEANUP_DELETED = Counter(
     "Trails deleted by retention cleanup.",
     registry=REGISTRY,
 )
+CLEANUP_REDACTED = Counter(
+    "llmtrail_cleanup_redacted_trails_total",
+    "Trails whose content (reasoning, metadata) cleanup cleared by the content retention.",
+    registry=REGISTRY,
+)
 DUAL_BACKLOG = Gauge(
     "llmtrail_dual_outbox_backlog",
     "Writes recorded for the dual-mode target, not yet replayed.",

@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 
 import llmtrail
 from llmtrail.errors import SchemaOutdatedError
+from llmtrail.migrations import HEAD
 from llmtrail.store.sql.dialects import make_engine, normalize_url
 from llmtrail.store.sql.migrate import current_revision, head_revision, upgrade
 from llmtrail.store.sql.schema import metadata
@@ -180,7 +181,7 @@ def test_0003_adds_provider_and_one_hour_writes_keeping_older_trails(empty_url: 
                 ),
                 {"t": NOW},
             )
-        assert upgrade(engine) == ("0002", "0003")
+        assert upgrade(engine) == ("0002", HEAD)
     finally:
         engine.dispose()
     with llmtrail.open_store(empty_url) as store:
@@ -197,3 +198,29 @@ def test_0003_adds_provider_and_one_hour_writes_keeping_older_trails(empty_url: 
             "p",
         )
         assert store.get("new") == new and new.provider == "anthropic"
+
+
+def test_down_and_up_again_keep_every_project_trail_and_key(empty_url: str) -> None:
+    """No migration may copy-and-move ``projects`` on SQLite: dropping the old table would
+    cascade to every trail and key of it."""
+    with llmtrail.open_store(empty_url) as store:
+        store.store({"messageId": "kept", "model": "gpt-4o", "tokens": {"prompt": 5}}, "p")
+        store.create_api_key("p")
+    engine = make_engine(normalize_url(empty_url))
+    try:
+        from alembic import command
+
+        from llmtrail.store.sql.migrate import alembic_config
+
+        with engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0002")
+        assert current_revision(engine) == "0002"
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    with llmtrail.open_store(empty_url) as store:
+        assert store.get("kept") is not None and len(store.list_api_keys("p")) == 1
+        project = store.require_project("p")
+        assert project.legal_hold is False and project.content_retention_days is None

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from llmtrail.config import Settings, load_settings
-from llmtrail.errors import AuditTrailError
+from llmtrail.errors import AuditTrailError, ValidationError
 from llmtrail.logs import configure_logging
 
 app = typer.Typer(
@@ -51,6 +51,6 @@ def main() -> None:
     _register()
     try:
         app()
-    except AuditTrailError as e:
+    except AuditTrailError as e:  # a bad setting (e.g. a retention below the floor): exit 2
         err_console.print(f"[bold red]error:[/] {e}", highlight=False)
-        sys.exit(1)
+        sys.exit(2 if isinstance(e, ValidationError) else 1)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
 
 from llmtrail.cli.app import app, fail, settings
-from llmtrail.errors import AuditTrailError
-from llmtrail.model.wire import iso
+from llmtrail.errors import AuditTrailError, ValidationError
+from llmtrail.model.wire import iso, project_to_wire
 from llmtrail.store import Store, open_store
 
 projects_app = typer.Typer(help="Create, list and delete projects.", no_args_is_help=True)
@@ -21,11 +22,14 @@ URL_OPTION = typer.Option(None, "--url", help="Database URL (default: DATABASE_U
 
 @contextmanager
 def _store(url: str | None) -> Iterator[Store]:
-    store = open_store(url, settings=settings())
+    try:
+        store = open_store(url, settings=settings())
+    except AuditTrailError as e:
+        fail(str(e), code=exit_code(e))
     try:
         yield store
     except AuditTrailError as e:
-        fail(str(e))
+        fail(str(e), code=exit_code(e))
     finally:
         store.close()
 
@@ -37,22 +41,86 @@ def create_project(
     retention_days: int | None = typer.Option(
         None, "--retention-days", help="Override the global retention for this project."
     ),
+    content_retention_days: int | None = typer.Option(
+        None,
+        "--content-retention-days",
+        help="After this many days cleanup clears reasoning and metadata (cost stays).",
+    ),
+    legal_hold: bool = typer.Option(
+        False, "--legal-hold", help="Cleanup deletes and redacts nothing of this project."
+    ),
     url: str | None = URL_OPTION,
 ) -> None:
     """Create a project."""
     with _store(url) as store:
-        p = store.create_project(project_id, name, retention_days)
+        p = store.create_project(
+            project_id,
+            name,
+            retention_days,
+            content_retention_days=content_retention_days,
+            legal_hold=legal_hold,
+        )
         typer.echo(f"created project {p.id} ({p.name})")
+
+
+_CLEAR = -1  # the value of a retention option that clears it
+
+
+@projects_app.command("update")
+def update_project(
+    project_id: str = typer.Argument(..., metavar="ID"),
+    name: str | None = typer.Option(None, "--name", help="New display name."),
+    retention_days: int | None = typer.Option(
+        None, "--retention-days", help="Own retention in days (-1: back to the global one)."
+    ),
+    content_retention_days: int | None = typer.Option(
+        None, "--content-retention-days", help="Content retention in days (-1: none)."
+    ),
+    legal_hold: bool | None = typer.Option(
+        None, "--legal-hold/--no-legal-hold", help="Put the project under legal hold, or lift it."
+    ),
+    url: str | None = URL_OPTION,
+) -> None:
+    """Change a project's name, retention, content retention or legal hold."""
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = name
+    for key, value in (
+        ("retentionDays", retention_days),
+        ("contentRetentionDays", content_retention_days),
+    ):
+        if value is not None:
+            changes[key] = None if value == _CLEAR else value
+    if legal_hold is not None:
+        changes["legalHold"] = legal_hold
+    if not changes:
+        fail(
+            "nothing to change: give --name, --retention-days, --content-retention-days or "
+            "--legal-hold/--no-legal-hold",
+            code=2,
+        )
+    with _store(url) as store:
+        p = store.update_project(project_id, **changes)
+        typer.echo(json.dumps(project_to_wire(p)))
+
+
+def exit_code(e: AuditTrailError) -> int:
+    """2 for input the command refuses (a value below the retention floor, say), else 1."""
+    return 2 if isinstance(e, ValidationError) else 1
 
 
 @projects_app.command("list")
 def list_projects(url: str | None = URL_OPTION) -> None:
     """List every project (tab-separated)."""
     with _store(url) as store:
-        typer.echo("id\tname\tretention_days\tcreated_at")
+        typer.echo("id\tname\tretention_days\tcreated_at\tcontent_retention_days\tlegal_hold")
         for p in store.list_projects():
             retention = "" if p.retention_days is None else str(p.retention_days)
-            typer.echo(f"{p.id}\t{p.name}\t{retention}\t{iso(p.created_at) or ''}")
+            content = "" if p.content_retention_days is None else str(p.content_retention_days)
+            typer.echo(
+                f"{p.id}\t{p.name}\t{retention}\t{iso(p.created_at) or ''}\t{content}\t"
+                f"{'true' if p.legal_hold else 'false'}"
+            )
 
 
 @projects_app.command("delete")

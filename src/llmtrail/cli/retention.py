@@ -7,7 +7,7 @@ import json
 import typer
 
 from llmtrail.cli.app import app, fail, settings
-from llmtrail.errors import AuditTrailError
+from llmtrail.errors import AuditTrailError, ValidationError
 
 URL_OPTION = typer.Option(None, "--url", help="Database URL (default: DATABASE_URL).")
 
@@ -34,11 +34,11 @@ def cleanup(
     try:
         store = open_store(url, settings=s)
     except AuditTrailError as e:
-        fail(str(e))
+        fail(str(e), code=2 if isinstance(e, ValidationError) else 1)
     try:
         result = run_cleanup(store, days, dry_run=dry_run, trigger="cli")
-    except AuditTrailError as e:
-        fail(str(e))
+    except AuditTrailError as e:  # a --days below AUDIT_TRAIL_MIN_RETENTION_DAYS: exit 2
+        fail(str(e), code=2 if isinstance(e, ValidationError) else 1)
     finally:
         store.close()
     typer.echo(json.dumps(result.to_wire()))

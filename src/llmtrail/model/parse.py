@@ -51,6 +51,8 @@ _SERVER_KEYS = {
     "cost_source": "cost_source",
     "priceVersion": "price_version",
     "price_version": "price_version",
+    "contentRedactedAt": "content_redacted_at",
+    "content_redacted_at": "content_redacted_at",
 }
 _UPDATE_KEYS = {
     "reasoning": "reasoning",
@@ -368,7 +370,8 @@ def _as_fields(errs: Errors, data: object, trusted: bool) -> dict[str, Any]:
     if isinstance(data, AuditTrail):
         raw = {f.name: getattr(data, f.name) for f in dataclasses.fields(AuditTrail)}
         if not trusted:
-            for key in ("id", "created_at", "updated_at", "cost_source", "price_version"):
+            server_set = ("id", "created_at", "updated_at", "cost_source", "price_version")
+            for key in (*server_set, "content_redacted_at"):
                 raw.pop(key)
             if raw["status"] == "completed":
                 raw["status"] = None  # the dataclass default, not something the caller chose
@@ -391,7 +394,7 @@ def _as_fields(errs: Errors, data: object, trusted: bool) -> dict[str, Any]:
 def _parse_server_fields(errs: Errors, raw: Mapping[str, Any], out: dict[str, Any]) -> None:
     if raw.get("id") is not None:
         out["id"] = rules.text(errs, "id", raw["id"], max_len=64)
-    for key in ("created_at", "updated_at"):
+    for key in ("created_at", "updated_at", "content_redacted_at"):
         if raw.get(key) is not None:
             out[key] = rules.timestamp(errs, _camel(key), raw[key])
     if raw.get("cost_source") is not None:

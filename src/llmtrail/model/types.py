@@ -79,16 +79,24 @@ class AuditTrail:
     price_version: str | None = None
     #: who served the call (``openai``, ``anthropic``, ``aws-bedrock``, …); used for pricing
     provider: str | None = None
+    #: when cleanup cleared ``reasoning`` and ``metadata`` (the project's content retention)
+    content_redacted_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Project:
-    """A project owns trails; ``retention_days`` overrides the global retention."""
+    """A project owns trails; ``retention_days`` overrides the global retention.
+
+    ``content_retention_days``: after it, cleanup clears a trail's ``reasoning`` and
+    ``metadata`` (tokens and cost stay). ``legal_hold``: cleanup deletes and redacts nothing.
+    """
 
     id: str
     name: str
     retention_days: int | None = None
     created_at: datetime | None = None
+    content_retention_days: int | None = None
+    legal_hold: bool = False
 
 
 @dataclass(frozen=True, slots=True)

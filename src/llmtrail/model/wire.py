@@ -68,6 +68,7 @@ def trail_to_wire(t: AuditTrail) -> dict[str, Any]:
         "metadata": t.metadata,
         "createdAt": iso(t.created_at),
         "updatedAt": iso(t.updated_at),
+        "contentRedactedAt": iso(t.content_redacted_at),
     }
 
 
@@ -76,6 +77,8 @@ def project_to_wire(p: Project) -> dict[str, Any]:
         "id": p.id,
         "name": p.name,
         "retentionDays": p.retention_days,
+        "contentRetentionDays": p.content_retention_days,
+        "legalHold": p.legal_hold,
         "createdAt": iso(p.created_at),
     }
 

@@ -34,10 +34,15 @@ class CleanupResult:
     started_at: datetime
     duration_seconds: float
     trigger: str = "manual"
+    #: trails whose content the content retention cleared (the records stay)
+    redacted_count: int = 0
 
     def to_wire(self) -> dict[str, Any]:
-        """``{"deletedCount": n, "backend": …}`` (plus ``"dryRun": true`` for a dry run)."""
+        """``{"deletedCount": n, "backend": …}``, plus ``"redactedCount"`` when the content
+        retention cleared any trail and ``"dryRun": true`` for a dry run."""
         out: dict[str, Any] = {"deletedCount": self.deleted_count, "backend": self.backend}
+        if self.redacted_count:
+            out["redactedCount"] = self.redacted_count
         if self.dry_run:
             out["dryRun"] = True
         return out
@@ -53,6 +58,7 @@ def run_cleanup(
     t0 = time.monotonic()
     try:
         n = store.cleanup(days, dry_run=dry_run)
+        redacted = store.redact_content(dry_run=dry_run)
     except ValidationError:
         raise
     except Exception:
@@ -61,22 +67,27 @@ def run_cleanup(
         log.exception("cleanup failed (%s, %s days, %s)", store.backend, effective, trigger)
         raise
     duration = time.monotonic() - t0
-    result = CleanupResult(n, store.backend, effective, dry_run, started, duration, trigger)
+    result = CleanupResult(
+        n, store.backend, effective, dry_run, started, duration, trigger, redacted
+    )
     if dry_run:
         log.info(
-            "cleanup dry run: %d trails older than %s days would be deleted (%s)",
+            "cleanup dry run: %d trails older than %s days would be deleted, %d redacted (%s)",
             n,
             effective,
+            redacted,
             store.backend,
         )
         return result
     metrics.CLEANUP_RUNS.labels("success").inc()
     metrics.CLEANUP_DELETED.inc(n)
+    metrics.CLEANUP_REDACTED.inc(redacted)
     LAST_RUN.record_local(result)
     log.info(
-        "cleanup finished: %d trails older than %s days deleted in %.2f s (%s, %s)",
+        "cleanup finished: %d trails older than %s days deleted, %d redacted, in %.2f s (%s, %s)",
         n,
         effective,
+        redacted,
         duration,
         store.backend,
         trigger,
@@ -94,6 +105,7 @@ def _run_record(r: CleanupResult) -> dict[str, Any]:
         "finishedAt": (r.started_at + timedelta(seconds=r.duration_seconds)).isoformat(),
         "durationSeconds": r.duration_seconds,
         "deletedCount": r.deleted_count,
+        "redactedCount": r.redacted_count,
         "backend": r.backend,
         "days": r.days,
         "trigger": r.trigger,

@@ -147,13 +147,36 @@ class ProjectIn(_Doc):
         None, pattern=f"^{rules.PROJECT_ID_RE.pattern}$", description="default: generated"
     )
     name: str | None = Field(None, min_length=1, max_length=200)
+    retentionDays: int | None = Field(
+        None,
+        ge=0,
+        le=rules.MAX_RETENTION_DAYS,
+        description="overrides the global retention; not below AUDIT_TRAIL_MIN_RETENTION_DAYS",
+    )
+    contentRetentionDays: int | None = Field(
+        None,
+        ge=0,
+        le=rules.MAX_RETENTION_DAYS,
+        description="after it, cleanup clears reasoning and metadata (tokens and cost stay)",
+    )
+    legalHold: bool = Field(False, description="while true, cleanup deletes and redacts nothing")
+
+
+class ProjectPatch(_Doc):
+    """The fields to change (null clears a retention)."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
     retentionDays: int | None = Field(None, ge=0, le=rules.MAX_RETENTION_DAYS)
+    contentRetentionDays: int | None = Field(None, ge=0, le=rules.MAX_RETENTION_DAYS)
+    legalHold: bool | None = None
 
 
 class ProjectOut(BaseModel):
     id: str
     name: str
     retentionDays: int | None
+    contentRetentionDays: int | None = None
+    legalHold: bool = False
     createdAt: datetime
 
 

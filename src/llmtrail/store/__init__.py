@@ -31,7 +31,12 @@ def open_store(
     s = settings or load_settings()
     if pricer is None:
         pricer = default_pricer(s)
-    common: dict[str, Any] = {"pricer": pricer, "retention_days": s.retention_days, **kw}
+    common: dict[str, Any] = {
+        "pricer": pricer,
+        "retention_days": s.retention_days,
+        "min_retention_days": s.min_retention_days,
+        **kw,
+    }
     migrate = s.auto_migrate if auto_migrate is None else auto_migrate
     if url is None:
         if s.backend == "memory":

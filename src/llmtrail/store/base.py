@@ -51,11 +51,18 @@ class Store(abc.ABC):
     requires_project: bool = True
 
     def __init__(
-        self, *, pricer: Pricer | None = None, clock: Clock = utcnow, retention_days: int = 7
+        self,
+        *,
+        pricer: Pricer | None = None,
+        clock: Clock = utcnow,
+        retention_days: int = 7,
+        min_retention_days: int = 0,
     ) -> None:
         self.pricer = pricer
         self.clock = clock
         self.retention_days = retention_days
+        #: the retention floor (AUDIT_TRAIL_MIN_RETENTION_DAYS): no cleanup or retention below
+        self.min_retention_days = min_retention_days
         self._state: SharedState = LocalState()
 
     @property
@@ -187,9 +194,22 @@ class Store(abc.ABC):
             or not 0 <= days <= rules.MAX_RETENTION_DAYS  # also rejects NaN
         ):
             raise ValidationError("must be a number of days between 0 and 36500", field="days")
+        errs = rules.Errors()
+        self._at_least_floor(errs, "days", days)
+        if errs:
+            raise ValidationError(errs.items)
         if dry_run:
             return self._count_expired(self.clock(), days)
         return self._cleanup(self.clock(), days)
+
+    def redact_content(self, *, dry_run: bool = False) -> int:
+        """Clear ``reasoning`` and ``metadata`` of the trails past their project's
+        ``content_retention_days`` (``content_redacted_at`` set; tokens, cost and analytics
+        unchanged), except under legal hold; how many. Cleanup runs it before deleting."""
+        return self._redact(self.clock(), dry_run)
+
+    def _redact(self, now: datetime, dry_run: bool) -> int:
+        return 0  # a backend without content retention
 
     def list_trails(
         self, filter: TrailFilter, *, limit: int = 100, cursor: str | None = None
@@ -213,20 +233,89 @@ class Store(abc.ABC):
     # -- projects and keys ---------------------------------------------------------------------
 
     def create_project(
-        self, id: str, name: str | None = None, retention_days: int | None = None
+        self,
+        id: str,
+        name: str | None = None,
+        retention_days: int | None = None,
+        *,
+        content_retention_days: int | None = None,
+        legal_hold: bool = False,
     ) -> Project:
-        """Create a project; ConflictError if the id exists."""
+        """Create a project; ConflictError if the id exists. ``retention_days`` overrides the
+        global retention (never below ``min_retention_days``); ``content_retention_days``
+        clears reasoning and metadata sooner; ``legal_hold`` stops every cleanup of it."""
         errs = rules.Errors()
         pid = rules.project_id(errs, "id", id)
         clean_name = rules.text(errs, "name", name if name is not None else id, max_len=200)
-        if retention_days is not None:
-            retention_days = rules.integer(
-                errs, "retentionDays", retention_days, lo=0, hi=rules.MAX_RETENTION_DAYS
-            )
+        policy = self._policy(
+            errs,
+            {
+                "retentionDays": retention_days,
+                "contentRetentionDays": content_retention_days,
+                "legalHold": legal_hold,
+            },
+        )
         if errs:
             raise ValidationError(errs.items)
         assert pid is not None and clean_name is not None
-        return self._create_project(Project(pid, clean_name, retention_days, self.clock()))
+        return self._create_project(Project(pid, clean_name, created_at=self.clock(), **policy))
+
+    def update_project(self, id: str, **fields: Any) -> Project:
+        """Change a project's ``name``, ``retentionDays``, ``contentRetentionDays`` or
+        ``legalHold`` (camelCase or snake_case names; None clears a retention);
+        NotFoundError if it does not exist."""
+        names = {
+            "name": "name",
+            "retentionDays": "retentionDays",
+            "retention_days": "retentionDays",
+            "contentRetentionDays": "contentRetentionDays",
+            "content_retention_days": "contentRetentionDays",
+            "legalHold": "legalHold",
+            "legal_hold": "legalHold",
+        }
+        errs = rules.Errors()
+        given = rules.mapping_keys(errs, "", fields, names)
+        changes: dict[str, Any] = {}
+        if "name" in given:
+            changes["name"] = rules.text(errs, "name", given["name"], max_len=200)
+        changes.update(self._policy(errs, {k: v for k, v in given.items() if k != "name"}))
+        if errs:
+            raise ValidationError(errs.items)
+        project = self.require_project(id)
+        updated = dataclasses.replace(project, **changes)
+        if updated != project:
+            self._set_project(updated)
+        return updated
+
+    def _policy(self, errs: rules.Errors, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The validated retention policy fields among ``given`` (camelCase keys)."""
+        out: dict[str, Any] = {}
+        for field, attr in (
+            ("retentionDays", "retention_days"),
+            ("contentRetentionDays", "content_retention_days"),
+        ):
+            if field not in given:
+                continue
+            value = given[field]
+            if value is not None:
+                value = rules.integer(errs, field, value, lo=0, hi=rules.MAX_RETENTION_DAYS)
+                if field == "retentionDays" and value is not None:
+                    value = self._at_least_floor(errs, field, value)
+            out[attr] = value
+        if "legalHold" in given:
+            hold = given["legalHold"]
+            if not isinstance(hold, bool):
+                errs.add("legalHold", "must be true or false")
+            out["legal_hold"] = hold
+        return out
+
+    def _at_least_floor(self, errs: rules.Errors, field: str, days: float) -> float:
+        if days < self.min_retention_days:
+            errs.add(
+                field,
+                f"must be at least AUDIT_TRAIL_MIN_RETENTION_DAYS ({self.min_retention_days})",
+            )
+        return days
 
     def get_project(self, id: str) -> Project | None:
         return self._get_project(id) if isinstance(id, str) else None
@@ -411,6 +500,13 @@ class Store(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backend={self.backend} database={self.database}>"
+
+
+def redacted(trail: AuditTrail, now: datetime) -> AuditTrail:
+    """``trail`` with its content cleared by the content retention (the record stays)."""
+    return dataclasses.replace(
+        trail, reasoning=None, metadata=None, content_redacted_at=now, updated_at=now
+    )
 
 
 def check_filter(f: TrailFilter) -> None:

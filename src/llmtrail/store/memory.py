@@ -31,7 +31,7 @@ from llmtrail.model import (
     TrailFilter,
     same_content,
 )
-from llmtrail.store.base import Store
+from llmtrail.store.base import Store, redacted
 from llmtrail.store.cursor import decode_cursor, encode_cursor
 
 log = logging.getLogger("llmtrail.store.memory")
@@ -67,8 +67,10 @@ class MemoryStore(Store):
         assert trail.created_at is not None
         days = self.retention_days
         if trail.project_id is not None and trail.project_id in self._projects:
-            override = self._projects[trail.project_id].retention_days
-            days = override if override is not None else days
+            project = self._projects[trail.project_id]
+            if project.legal_hold:
+                return False
+            days = project.retention_days if project.retention_days is not None else days
         return trail.created_at < now - timedelta(days=days)
 
     def _evict(self, now: datetime) -> None:
@@ -136,13 +138,40 @@ class MemoryStore(Store):
             if p.retention_days is not None
         }
         default = now - timedelta(days=days)
+        held = {pid for pid, p in self._projects.items() if p.legal_hold}
         out = []
         for mid, t in self._trails.items():
             assert t.timestamp is not None
+            if t.project_id in held:
+                continue
             limit = cutoffs.get(t.project_id, default) if t.project_id is not None else default
             if t.timestamp < limit:
                 out.append(mid)
         return out
+
+    def _to_redact(self, now: datetime) -> list[str]:
+        """Message ids of trails past their project's content retention, not yet redacted."""
+        cutoffs = {
+            pid: now - timedelta(days=p.content_retention_days)
+            for pid, p in self._projects.items()
+            if p.content_retention_days is not None and not p.legal_hold
+        }
+        return [
+            mid
+            for mid, t in self._trails.items()
+            if t.project_id in cutoffs
+            and t.content_redacted_at is None
+            and t.timestamp is not None
+            and t.timestamp < cutoffs[t.project_id]
+        ]
+
+    def _redact(self, now: datetime, dry_run: bool) -> int:
+        with self._lock:
+            doomed = self._to_redact(now)
+            if not dry_run:
+                for mid in doomed:
+                    self._trails[mid] = redacted(self._trails[mid], now)
+            return len(doomed)
 
     def _cleanup(self, now: datetime, days: float) -> int:
         with self._lock:

@@ -12,11 +12,19 @@ from llmtrail.ids import uuid7
 from llmtrail.model.wire import project_to_wire
 from llmtrail.server.auth import Admin, AdminProject, ProjectAccess, key_cache
 from llmtrail.server.body import WireJSONResponse, read_object, store_of
-from llmtrail.server.schemas import ProjectIn, ProjectList, ProjectOut, body_doc, problems
+from llmtrail.server.schemas import (
+    ProjectIn,
+    ProjectList,
+    ProjectOut,
+    ProjectPatch,
+    body_doc,
+    problems,
+)
 from llmtrail.server.threads import call
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
-_FIELDS = ("id", "name", "retentionDays")
+_FIELDS = ("id", "name", "retentionDays", "contentRetentionDays", "legalHold")
+_MUTABLE = ("name", "retentionDays", "contentRetentionDays", "legalHold")
 
 
 @router.post(
@@ -38,7 +46,13 @@ async def create_project(request: Request, _: Admin) -> Response:
         pid = "p-" + uuid7().replace("-", "")[:20]
     store = store_of(request)
     project = await call(
-        store, store.create_project, pid, data.get("name"), data.get("retentionDays")
+        store,
+        store.create_project,
+        pid,
+        data.get("name"),
+        data.get("retentionDays"),
+        content_retention_days=data.get("contentRetentionDays"),
+        legal_hold=data.get("legalHold", False),
     )
     return WireJSONResponse(project_to_wire(project), status_code=201)
 
@@ -70,6 +84,24 @@ async def get_project(request: Request, project_id: ProjectAccess) -> Response:
     """The project (admin key, or the project's own key)."""
     store = store_of(request)
     project = await call(store, store.require_project, project_id)
+    return WireJSONResponse(project_to_wire(project))
+
+
+@router.patch(
+    "/{projectId}",
+    response_model=ProjectOut,
+    responses=problems(400, 401, 403, 404, 413, 422, 503),
+    openapi_extra=body_doc(ProjectPatch),
+    summary="Change a project's name or retention policies",
+)
+async def update_project(request: Request, project_id: AdminProject) -> Response:
+    """The project after the change (only the fields sent change; null clears a retention)."""
+    data: dict[str, Any] = await read_object(request)
+    unknown = [k for k in data if k not in _MUTABLE]
+    if unknown:
+        raise ValidationError([_unknown(k) for k in unknown])
+    store = store_of(request)
+    project = await call(store, store.update_project, project_id, **data)
     return WireJSONResponse(project_to_wire(project))
 
 

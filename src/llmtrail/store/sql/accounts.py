@@ -21,7 +21,7 @@ def row_to_key(r: RowMapping) -> ApiKey:
 
 
 def set_project(conn: Connection, project: Project) -> None:
-    """Make the stored project equal ``project`` (name, retention, createdAt)."""
+    """Make the stored project equal ``project`` (name, retention policies, createdAt)."""
     conn.execute(
         update(projects)
         .where(projects.c.id == project.id)
@@ -29,6 +29,8 @@ def set_project(conn: Connection, project: Project) -> None:
             name=project.name,
             retention_days=project.retention_days,
             created_at=project.created_at,
+            content_retention_days=project.content_retention_days,
+            legal_hold=project.legal_hold,
         )
     )
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, select, true, tuple_
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, true, tuple_, update
 
 from llmtrail.store.sql import dialects
 from llmtrail.store.sql.schema import audit_trails, projects, usage_rollups
@@ -45,18 +45,22 @@ class Rule:
 
 
 def _rules(conn: Any, days: float) -> list[Rule]:
+    """The retention rules at a cleanup: projects with their own retention, then the default
+    for every other project; a project under legal hold is in no rule (nothing of it goes)."""
+    p = projects.c
     overrides = {
         r.id: r.retention_days
         for r in conn.execute(
-            select(projects.c.id, projects.c.retention_days).where(
-                projects.c.retention_days.is_not(None)
+            select(p.id, p.retention_days).where(
+                p.retention_days.is_not(None), p.legal_hold.is_(False)
             )
         )
     }
+    held = bool(conn.execute(select(func.count()).where(p.legal_hold.is_(True))).scalar_one())
     # A subquery, not a list of ids: no limit on how many projects have their own retention.
-    with_override = select(projects.c.id).where(projects.c.retention_days.is_not(None))
+    special = select(p.id).where(or_(p.retention_days.is_not(None), p.legal_hold.is_(True)))
     default: ColumnElement[bool] = (
-        audit_trails.c.project_id.not_in(with_override) if overrides else true()
+        audit_trails.c.project_id.not_in(special) if overrides or held else true()
     )
     rules = [Rule("default", days, default)]
     rules += [
@@ -129,6 +133,47 @@ def delete_expired(
     if rollups:
         log.info("cleanup: %d usage rollup buckets past the rollup retention deleted", rollups)
     return deleted
+
+
+def redact_expired(store: SQLStore, now: datetime, *, dry_run: bool = False) -> int:
+    """Clear reasoning and metadata of trails past their project's content retention, batch by
+    batch (tokens and cost stay, so the rollups do too); projects under legal hold are skipped.
+    Returns how many trails were (with ``dry_run``: would be) redacted."""
+    p, t = projects.c, audit_trails.c
+    with store.engine.connect() as conn:
+        policies = conn.execute(
+            select(p.id, p.content_retention_days).where(
+                p.content_retention_days.is_not(None), p.legal_hold.is_(False)
+            )
+        ).all()
+    total = 0
+    size = store.cleanup_batch_size
+    for pid, days in policies:
+        due = and_(
+            t.project_id == pid,
+            t.timestamp < now - timedelta(days=days),
+            t.content_redacted_at.is_(None),
+        )
+        if dry_run:
+            with store.engine.connect() as conn:
+                total += int(conn.execute(select(func.count()).where(due)).scalar_one())
+            continue
+        while True:
+            pick = select(t.id).where(due).limit(size).with_for_update(skip_locked=True)
+            stmt = (
+                update(audit_trails)
+                .where(t.id.in_(pick.scalar_subquery()))
+                # None is JSON null in these columns, as every other write stores it
+                .values(reasoning=None, metadata=None, content_redacted_at=now, updated_at=now)
+            )
+            with store.engine.execution_options(
+                **dialects.write_options(store.dialect)
+            ).begin() as c:
+                n = c.execute(stmt).rowcount
+            total += n
+            if n < size:
+                break
+    return total
 
 
 def _sqlite_pause(elapsed: float) -> None:

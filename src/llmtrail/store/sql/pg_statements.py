@@ -80,7 +80,7 @@ COPY_TYPES = (
     *("text", "text", "text", "timestamptz", "text", "jsonb", "int4"),
     *("int8", "int8", "int8", "int8", "int8", "int8"),
     *("numeric", "numeric", "numeric", "text", "text", "text", "jsonb"),
-    *("timestamptz", "timestamptz", "text", "int8"),
+    *("timestamptz", "timestamptz", "text", "int8", "timestamptz"),
 )
 # Binary arrays (%b): half the client and server work of text arrays for a batch's rollups.
 ROLLUP_ARRAYS = f"""
@@ -157,6 +157,7 @@ def _raw_values(t: AuditTrail) -> tuple[Any, ...]:
         *(tk.cache_read, tk.cache_write, tk.reasoning),
         *(cost.prompt, cost.completion, cost.total, t.cost_source, t.price_version),
         *(t.status, t.metadata, t.created_at, t.updated_at, t.provider, tk.cache_write_1h),
+        t.content_redacted_at,
     )
 
 
@@ -199,6 +200,7 @@ def trail_values(t: AuditTrail) -> tuple[Any, ...]:
         t.updated_at,
         t.provider,
         _int(tk.cache_write_1h),
+        t.content_redacted_at,
     )
 
 
@@ -234,6 +236,7 @@ def copy_values(t: AuditTrail) -> tuple[Any, ...]:
         t.updated_at,
         t.provider,
         tk.cache_write_1h,
+        t.content_redacted_at,
     )
 
 
@@ -265,6 +268,7 @@ def values_to_trail(r: Sequence[Any]) -> AuditTrail:
         created_at=_utc(r[20]),
         updated_at=_utc(r[21]),
         provider=r[22],
+        content_redacted_at=None if r[24] is None else _utc(r[24]),
     )
 
 
@@ -275,7 +279,7 @@ def _check_layout() -> None:
         *("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"),
         *("cost_prompt", "cost_completion", "cost_total", "cost_source", "price_version"),
         *("status", "metadata", "created_at", "updated_at"),
-        *("provider", "cache_write_1h_tokens"),
+        *("provider", "cache_write_1h_tokens", "content_redacted_at"),
     ]
     if list(COLUMNS) != expected:  # pragma: no cover - guards trail_values/values_to_trail
         raise RuntimeError(f"audit_trails columns changed; update pg_statements.py: {COLUMNS}")

@@ -38,6 +38,7 @@ def trail_to_row(t: AuditTrail) -> dict[str, Any]:
         "updated_at": t.updated_at,
         "provider": t.provider,
         "cache_write_1h_tokens": t.tokens.cache_write_1h,
+        "content_redacted_at": t.content_redacted_at,
     }
 
 
@@ -67,11 +68,30 @@ def row_to_trail(r: Any) -> AuditTrail:
         created_at=r["created_at"],
         updated_at=r["updated_at"],
         provider=r["provider"],
+        content_redacted_at=r["content_redacted_at"],
     )
 
 
 def row_to_project(r: Any) -> Project:
-    return Project(r["id"], r["name"], r["retention_days"], r["created_at"])
+    return Project(
+        r["id"],
+        r["name"],
+        r["retention_days"],
+        r["created_at"],
+        r["content_retention_days"],
+        bool(r["legal_hold"]),
+    )
+
+
+def project_to_row(p: Project) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "retention_days": p.retention_days,
+        "created_at": p.created_at,
+        "content_retention_days": p.content_retention_days,
+        "legal_hold": p.legal_hold,
+    }
 
 
 def same_value(a: Any, b: Any) -> bool:

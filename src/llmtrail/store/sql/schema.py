@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -39,6 +41,9 @@ projects = Table(
     Column("name", String(200), nullable=False),
     Column("retention_days", Integer, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    # Added by migration 0004 (SPEC §10).
+    Column("content_retention_days", Integer, nullable=True),
+    Column("legal_hold", Boolean, nullable=False, server_default=false()),
 )
 
 audit_trails = Table(
@@ -74,6 +79,8 @@ audit_trails = Table(
     # Added by migration 0003, hence after the others (ALTER TABLE ADD COLUMN appends).
     Column("provider", String(64), nullable=True),
     Column("cache_write_1h_tokens", BigInteger, nullable=True),
+    # Added by migration 0004.
+    Column("content_redacted_at", UTCDateTime(), nullable=True),
     # Newest-first listing per project and its keyset cursor (a B-tree scans either way).
     Index("ix_audit_trails_project_id_timestamp_id", "project_id", "timestamp", "id"),
     Index("ix_audit_trails_timestamp", "timestamp"),
@@ -142,6 +149,22 @@ usage_deltas = Table(
     Column("cost_prompt", Money(), nullable=False),
     Column("cost_completion", Money(), nullable=False),
     Column("cost_total", Money(), nullable=False),
+)
+
+# Every read of trails through the API (SPEC §10): who (a key id, never the key), when, which
+# route, how many items came back. Appended in batches by the server, kept for
+# AUDIT_TRAIL_ACCESS_LOG_DAYS; no foreign key (the log outlives a deleted project's trails).
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("project_id", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("route", String(200), nullable=False),
+    Column("items", Integer, nullable=False),
+    Index("ix_access_log_project_id_at_id", "project_id", "at", "id"),
+    Index("ix_access_log_at", "at"),
 )
 
 # Small key/value facts about a database (e.g. when cleanup last ran), shared by replicas.

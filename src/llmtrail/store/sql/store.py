@@ -398,6 +398,10 @@ class SQLStore(Store):
         return sql_cleanup.count_expired(self, now, days)
 
     @_db_errors
+    def _redact(self, now: datetime, dry_run: bool) -> int:
+        return sql_cleanup.redact_expired(self, now, dry_run=dry_run)
+
+    @_db_errors
     def _usage(self, project_id: str, window: Window) -> list[Usage]:
         # Rollups for whole 15-minute buckets, raw trails for partial edge buckets.
         def read(conn: Connection) -> list[Usage]:
