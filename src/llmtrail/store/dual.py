@@ -232,6 +232,15 @@ class DualStore(Store):
     def _count_expired(self, now: datetime, days: float) -> int:
         return self._reader()._count_expired(now, days)
 
+    def _redact(self, now: datetime, dry_run: bool) -> int:
+        count = self._reader()._redact(now, dry_run)
+        if not dry_run:
+            try:
+                self._other()._redact(now, dry_run)
+            except Exception as e:
+                log.warning("dual: redaction on the %s side failed (%s)", self._side("other"), e)
+        return count
+
     def _usage(self, project_id: str, window: Any) -> Any:
         return self._reader()._usage(project_id, window)
 
@@ -244,6 +253,10 @@ class DualStore(Store):
         created = self.source._create_project(project)
         self._replicate_project(created)
         return created
+
+    def _set_project(self, project: Project) -> None:
+        self.source._set_project(project)
+        self._replicate_project(project)
 
     def _replicate_project(self, project: Project) -> None:
         self._replicate(

@@ -240,7 +240,14 @@ def _when(value: Any) -> datetime | None:
 
 
 def _project(p: dict[str, Any]) -> Project:
-    return Project(p["id"], p["name"], p.get("retentionDays"), _when(p.get("createdAt")))
+    return Project(
+        p["id"],
+        p["name"],
+        p.get("retentionDays"),
+        _when(p.get("createdAt")),
+        p.get("contentRetentionDays"),
+        bool(p.get("legalHold", False)),
+    )
 
 
 def _key(p: dict[str, Any]) -> ApiKey:

@@ -48,13 +48,22 @@ def _record(data: object, n: int, now: datetime) -> Record:
             days = rules.integer(
                 errs, f"line {n}: project.retentionDays", days, lo=0, hi=rules.MAX_RETENTION_DAYS
             )
+        content_days = _get(p, "contentRetentionDays")
+        if content_days is not None:
+            content_days = rules.integer(
+                errs, f"line {n}: project.contentRetentionDays", content_days, lo=0,
+                hi=rules.MAX_RETENTION_DAYS,
+            )  # fmt: skip
+        hold = _get(p, "legalHold") or False
+        if not isinstance(hold, bool):
+            errs.add(f"line {n}: project.legalHold", "must be true or false")
         created = _get(p, "createdAt")
         if created is not None:
             created = rules.timestamp(errs, f"line {n}: project.createdAt", created)
         if errs:
             raise ValidationError(errs.items)
         assert pid is not None and name is not None
-        return Project(pid, name, days, created)
+        return Project(pid, name, days, created, content_days, bool(hold))
     if isinstance(data, dict) and len(data) == 1 and "apiKey" in data:
         k = data["apiKey"]
         errs = Errors()
