@@ -12,6 +12,8 @@ from llmtrail.model.parse import (
     same_content,
 )
 from llmtrail.model.types import (
+    AccessEntry,
+    AccessPage,
     ApiKey,
     AuditTrail,
     Cost,
@@ -23,9 +25,11 @@ from llmtrail.model.types import (
     TokenUsage,
     TrailFilter,
 )
-from llmtrail.model.wire import dumps, loads, project_to_wire, trail_to_wire
+from llmtrail.model.wire import access_to_wire, dumps, loads, project_to_wire, trail_to_wire
 
 __all__ = [
+    "AccessEntry",
+    "AccessPage",
     "ApiKey",
     "AuditTrail",
     "Cost",
@@ -40,6 +44,7 @@ __all__ = [
     "TokenUsage",
     "TrailFilter",
     "TrailUpdate",
+    "access_to_wire",
     "apply_update",
     "dumps",
     "finalize_cost",

@@ -137,5 +137,26 @@ class Page:
     next_cursor: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class AccessEntry:
+    """One read of a project's trails through the API (SPEC §10): when, by which key (its id,
+    ``admin`` for the admin key: never the secret), which route, how many items came back."""
+
+    at: datetime
+    project_id: str
+    key_id: str
+    route: str
+    items: int
+    id: int | None = None  # set by the store
+
+
+@dataclass(frozen=True, slots=True)
+class AccessPage:
+    """One page of the access log, newest first, and the cursor of the next one."""
+
+    items: list[AccessEntry]
+    next_cursor: str | None
+
+
 def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)

@@ -8,7 +8,7 @@ from typing import Any
 
 import simplejson
 
-from llmtrail.model.types import ApiKey, AuditTrail, Cost, Project, TokenUsage
+from llmtrail.model.types import AccessEntry, ApiKey, AuditTrail, Cost, Project, TokenUsage
 
 
 class JSONDecimal(Decimal):
@@ -80,6 +80,17 @@ def project_to_wire(p: Project) -> dict[str, Any]:
         "contentRetentionDays": p.content_retention_days,
         "legalHold": p.legal_hold,
         "createdAt": iso(p.created_at),
+    }
+
+
+def access_to_wire(e: AccessEntry) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "at": iso(e.at),
+        "projectId": e.project_id,
+        "keyId": e.key_id,
+        "route": e.route,
+        "items": e.items,
     }
 
 

@@ -59,6 +59,8 @@ def run_cleanup(
     try:
         n = store.cleanup(days, dry_run=dry_run)
         redacted = store.redact_content(dry_run=dry_run)
+        if not dry_run:
+            store.purge_access_log(store.access_log_days)
     except ValidationError:
         raise
     except Exception:

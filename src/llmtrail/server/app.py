@@ -18,6 +18,7 @@ from llmtrail.config import Settings, load_settings
 from llmtrail.logs import add_secret
 from llmtrail.metrics import BACKEND_INFO
 from llmtrail.server import problems
+from llmtrail.server.access_log import AccessLogWriter
 from llmtrail.server.body import WireJSONResponse
 from llmtrail.server.fast_reads import FastTrailReads
 from llmtrail.server.group_commit import GroupCommit
@@ -93,12 +94,17 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         if batcher is not None:
             batcher.start()
         app.state.group_commit = batcher
+        reads = AccessLogWriter(s)
+        reads.start()
+        app.state.access_log = reads
         try:
             yield
         finally:
             if batcher is not None:
                 app.state.group_commit = None
                 await batcher.stop()
+            app.state.access_log = None
+            await run_in_threadpool(reads.stop)  # a clean shutdown loses no entry
             if scheduler is not None:
                 await run_in_threadpool(scheduler.shutdown)
             if owned:
@@ -117,6 +123,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     app.state.store = store
     app.state.settings = settings
     app.state.group_commit = None
+    app.state.access_log = None
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     problems.install(app)
     include_all(app)

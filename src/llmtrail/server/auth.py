@@ -127,6 +127,7 @@ async def require_admin(request: Request, creds: Credentials) -> None:
     """Dependency: the admin key, else 401 (no/unknown key) or 403 (a project key)."""
     secret = _secret(creds)
     if is_admin(request, secret):
+        request.state.key_id = "admin"
         return
     if await lookup(request, secret) is not None:
         raise ForbiddenError("this route needs the admin key")
@@ -158,10 +159,16 @@ async def require_project_access(
         raise AuthError("unknown or revoked key")
     if not reaches(who, project_id):
         raise ForbiddenError("this key does not reach that project")
+    request.state.key_id = key_id_of(who)
     if who == "admin":
         request.state.admin = True
         return checked_project_id(project_id)
     return project_id
+
+
+def key_id_of(who: Principal) -> str:
+    """What the access log records of a key: its id, or ``admin`` (never the secret)."""
+    return "admin" if who == "admin" else who.id
 
 
 async def require_principal(request: Request, creds: Credentials) -> Principal:
@@ -169,10 +176,12 @@ async def require_principal(request: Request, creds: Credentials) -> Principal:
     secret = _secret(creds)
     if is_admin(request, secret):
         request.state.admin = True
+        request.state.key_id = "admin"
         return "admin"
     key = await lookup(request, secret)
     if key is None:
         raise AuthError("unknown or revoked key")
+    request.state.key_id = key.id
     return key
 
 

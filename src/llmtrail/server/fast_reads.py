@@ -16,13 +16,15 @@ responses and error mapping stay the only authority on anything but a plain 200.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from llmtrail.model import AuditTrail, rules, trail_to_wire
-from llmtrail.server.auth import KeyCache, known_principal, reaches
+from llmtrail.model import AccessEntry, AuditTrail, rules, trail_to_wire
+from llmtrail.server.access_log import route_name
+from llmtrail.server.auth import KeyCache, key_id_of, known_principal, reaches
 from llmtrail.server.body import WireJSONResponse
 from llmtrail.server.routes.trails import TRAIL_PATH, read_own
 from llmtrail.server.threads import in_store_thread
@@ -48,6 +50,7 @@ class FastTrailReads:
                 if trail is not None:
                     scope["route"] = self.route
                     self.served += 1
+                    self._note(scope, m[1])
                     response = WireJSONResponse(trail_to_wire(trail))
                     await response(scope, receive, send)
                     return
@@ -57,6 +60,14 @@ class FastTrailReads:
                     self.route = route
                 return
         await self.app(scope, receive, send)
+
+    def _note(self, scope: Scope, project_id: str) -> None:
+        """The access log's entry of the read, as the route writes it (``note_read``)."""
+        writer = getattr(self.fastapi.state, "access_log", None)
+        who = scope.get("state", {}).get("llmtrail_principal")
+        if writer is not None and who is not None:
+            route = route_name(self.route.path)
+            writer.note(AccessEntry(datetime.now(UTC), project_id, key_id_of(who), route, 1))
 
     async def _ordinary_read(
         self, scope: Scope, project_id: str, message_id: str
@@ -81,6 +92,7 @@ class FastTrailReads:
             )
         except Exception:
             return None  # the app answers (and maps the error) the usual way
+        scope.setdefault("state", {})["llmtrail_principal"] = who
         return trail
 
 

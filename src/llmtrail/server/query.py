@@ -15,7 +15,8 @@ from llmtrail.server.auth import ProjectAccess
 _SPACED_OFFSET = re.compile(r"^(.{19,}) (\d\d:?\d\d)$")
 
 
-def _instant(errs: rules.Errors, name: str, value: str | None) -> object:
+def instant(errs: rules.Errors, name: str, value: str | None) -> object:
+    """An RFC 3339 query parameter (a ``+`` sent unencoded arrives as a space), or None."""
     if value is None:
         return None
     fixed = _SPACED_OFFSET.sub(r"\1+\2", value)
@@ -35,8 +36,8 @@ def trail_filter(
 ) -> TrailFilter:
     """The validated filter of a listing or an export (422 naming the bad parameter)."""
     errs = rules.Errors()
-    lo = _instant(errs, "since", since)
-    hi = _instant(errs, "until", until)
+    lo = instant(errs, "since", since)
+    hi = instant(errs, "until", until)
     if model is not None:
         rules.text(errs, "model", model, max_len=rules.MAX_MODEL)
     if status is not None:

@@ -35,6 +35,7 @@ def open_store(
         "pricer": pricer,
         "retention_days": s.retention_days,
         "min_retention_days": s.min_retention_days,
+        "access_log_days": s.access_log_days,
         **kw,
     }
     migrate = s.auto_migrate if auto_migrate is None else auto_migrate

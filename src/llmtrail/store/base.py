@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmtrail.analytics import Analytics, Usage, Window, build, make_window, usage_of_trails
 from llmtrail.errors import AuditTrailError, ConflictError, NotFoundError, ValidationError
 from llmtrail.model import (
+    AccessEntry,
+    AccessPage,
     ApiKey,
     AuditTrail,
     NewTrail,
@@ -29,6 +31,7 @@ from llmtrail.model import (
     parse_update,
     rules,
 )
+from llmtrail.store.cursor import decode_cursor, encode_cursor
 from llmtrail.store.state import LocalState, SharedState
 
 TrailInput = AuditTrail | Mapping[str, Any]
@@ -57,12 +60,15 @@ class Store(abc.ABC):
         clock: Clock = utcnow,
         retention_days: int = 7,
         min_retention_days: int = 0,
+        access_log_days: int = 400,
     ) -> None:
         self.pricer = pricer
         self.clock = clock
         self.retention_days = retention_days
         #: the retention floor (AUDIT_TRAIL_MIN_RETENTION_DAYS): no cleanup or retention below
         self.min_retention_days = min_retention_days
+        #: how long access-log entries are kept (AUDIT_TRAIL_ACCESS_LOG_DAYS)
+        self.access_log_days = access_log_days
         self._state: SharedState = LocalState()
 
     @property
@@ -229,6 +235,59 @@ class Store(abc.ABC):
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+
+    # -- the access log (SPEC §10) --------------------------------------------------------------
+
+    def record_reads(self, entries: Sequence[AccessEntry]) -> None:
+        """Append reads of trails to the access log (the server batches them)."""
+        if entries:
+            self._record_reads(list(entries))
+
+    def access_log(
+        self,
+        project_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        key_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> AccessPage:
+        """The reads of ``project_id``'s trails, newest first, ``[since, until)``, of one key
+        if given; a page of at most ``limit`` and the cursor of the next one."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"must be between 1 and {MAX_PAGE}", field="limit")
+        position = decode_cursor(cursor) if cursor else None
+        if position is not None and not position[1].isdigit():
+            raise ValidationError("is not a cursor of this listing", field="cursor")
+        after = None if position is None else (position[0], int(position[1]))
+        items = self._access_log(project_id, since, until, key_id, limit + 1, after)
+        more = len(items) > limit
+        items = items[:limit]
+        last = items[-1] if items else None
+        nxt = encode_cursor(last.at, str(last.id)) if more and last is not None else None
+        return AccessPage(items, nxt)
+
+    def purge_access_log(self, days: float) -> int:
+        """Delete access-log entries older than ``days`` (AUDIT_TRAIL_ACCESS_LOG_DAYS)."""
+        return self._purge_access_log(self.clock() - timedelta(days=days))
+
+    def _record_reads(self, entries: list[AccessEntry]) -> None:
+        raise AuditTrailError(f"the {self.backend} backend keeps no access log")
+
+    def _access_log(
+        self,
+        project_id: str,
+        since: datetime | None,
+        until: datetime | None,
+        key_id: str | None,
+        limit: int,
+        after: tuple[datetime, int] | None,
+    ) -> list[AccessEntry]:
+        return []
+
+    def _purge_access_log(self, cutoff: datetime) -> int:
+        return 0
 
     # -- projects and keys ---------------------------------------------------------------------
 

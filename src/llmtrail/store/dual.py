@@ -35,6 +35,7 @@ from llmtrail import keys
 from llmtrail.config import Settings
 from llmtrail.errors import AuditTrailError, NotFoundError, UnavailableError, ValidationError
 from llmtrail.model import (
+    AccessEntry,
     ApiKey,
     AuditTrail,
     NewTrail,
@@ -231,6 +232,23 @@ class DualStore(Store):
 
     def _count_expired(self, now: datetime, days: float) -> int:
         return self._reader()._count_expired(now, days)
+
+    def _record_reads(self, entries: list[AccessEntry]) -> None:
+        self.source._record_reads(entries)  # the log of the store this server reads from
+
+    def _access_log(
+        self,
+        project_id: str,
+        since: datetime | None,
+        until: datetime | None,
+        key_id: str | None,
+        limit: int,
+        after: tuple[datetime, int] | None,
+    ) -> list[AccessEntry]:
+        return self.source._access_log(project_id, since, until, key_id, limit, after)
+
+    def _purge_access_log(self, cutoff: datetime) -> int:
+        return self.source._purge_access_log(cutoff)
 
     def _redact(self, now: datetime, dry_run: bool) -> int:
         count = self._reader()._redact(now, dry_run)

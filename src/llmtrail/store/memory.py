@@ -10,9 +10,10 @@ timers and no threads, so nothing can leak the way the seed's ``setTimeout`` cle
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from llmtrail.analytics import Usage, Window, usage_of_trails
 from llmtrail.errors import ConflictError, NotFoundError
 from llmtrail.ids import uuid7
 from llmtrail.model import (
+    AccessEntry,
     ApiKey,
     AuditTrail,
     NewTrail,
@@ -50,6 +52,8 @@ class MemoryStore(Store):
         self._trails: OrderedDict[str, AuditTrail] = OrderedDict()
         self._projects: dict[str, Project] = {}
         self._keys: dict[str, tuple[ApiKey, str]] = {}  # key id -> (record, hash)
+        self._access: deque[AccessEntry] = deque(maxlen=max_entries)  # oldest dropped first
+        self._access_ids = itertools.count(1)
         self._lock = threading.RLock()
         self.evicted = 0
         self.evicted_projects = 0
@@ -58,6 +62,43 @@ class MemoryStore(Store):
             "use DATABASE_URL=sqlite:///… or postgresql://… for anything you want to keep",
             max_entries,
         )
+
+    # -- the access log -----------------------------------------------------------------------
+
+    def _record_reads(self, entries: list[AccessEntry]) -> None:
+        with self._lock:
+            for e in entries:
+                self._access.append(dataclasses.replace(e, id=next(self._access_ids)))
+
+    def _access_log(
+        self,
+        project_id: str,
+        since: datetime | None,
+        until: datetime | None,
+        key_id: str | None,
+        limit: int,
+        after: tuple[datetime, int] | None,
+    ) -> list[AccessEntry]:
+        with self._lock:
+            rows = [
+                e
+                for e in self._access
+                if e.project_id == project_id
+                and (since is None or e.at >= since)
+                and (until is None or e.at < until)
+                and (key_id is None or e.key_id == key_id)
+                and (after is None or (e.at, e.id or 0) < after)
+            ]
+        rows.sort(key=lambda e: (e.at, e.id or 0), reverse=True)
+        return rows[:limit]
+
+    def _purge_access_log(self, cutoff: datetime) -> int:
+        with self._lock:
+            kept = [e for e in self._access if e.at >= cutoff]
+            gone = len(self._access) - len(kept)
+            self._access.clear()
+            self._access.extend(kept)
+            return gone
 
     # -- trails -----------------------------------------------------------------------------
 

@@ -14,7 +14,9 @@ from fastapi import FastAPI
 #: always present
 CORE: tuple[str, ...] = ("health", "docs", "metrics", "projects", "keys", "export", "trails")
 #: included when the module exists
-OPTIONAL: tuple[str, ...] = ("admin", "analytics", "dashboard", "chat", "snapshot", "otlp")
+OPTIONAL: tuple[str, ...] = (
+    *("admin", "analytics", "dashboard", "chat", "snapshot", "otlp", "access_log"),
+)
 
 
 def _load(name: str, *, optional: bool) -> ModuleType | None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from llmtrail.analytics import MAX_DAYS
+from llmtrail.server.access_log import note_read
 from llmtrail.server.auth import ProjectAccess
 from llmtrail.server.body import WireJSONResponse, store_of
 from llmtrail.server.schemas import TrailOut, problems
@@ -94,4 +95,5 @@ async def get_analytics(
         until=_instant(until),
         tz=tz,
     )
+    note_read(request, project_id, len(result.recent_trails))  # the trails it hands out
     return WireJSONResponse(result.to_wire(), headers={"Cache-Control": "no-store"})

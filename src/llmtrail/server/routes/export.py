@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 
 from llmtrail.model import AuditTrail, Page, TrailFilter
 from llmtrail.model.wire import dumps, trail_to_wire
+from llmtrail.server.access_log import later_note
 from llmtrail.server.body import store_of
 from llmtrail.server.query import Filter
 from llmtrail.server.schemas import problems
@@ -63,13 +64,26 @@ async def export_trails(
     store = store_of(request)
     first = await call(store, store.list_trails, filter, limit=PAGE)  # fail early: 503/422
     render = _jsonl if format == "jsonl" else _csv
-    lines = render(_pages(store, filter, first))
+    lines = render(_counted(_pages(store, filter, first), filter.project_id, later_note(request)))
     name = f"{filter.project_id}-audit-trails.{format}"
     return StreamingResponse(
         iterate_in_threadpool(lines),
         media_type=MEDIA[format],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+def _counted(
+    trails: Iterator[AuditTrail], project_id: str, note: Callable[[str, int], None]
+) -> Iterator[AuditTrail]:
+    """``trails``, logging in the access log how many were sent (also when cut short)."""
+    sent = 0
+    try:
+        for t in trails:
+            sent += 1
+            yield t
+    finally:
+        note(project_id, sent)
 
 
 def _pages(store: Store, filter: TrailFilter, first: Page) -> Iterator[AuditTrail]:

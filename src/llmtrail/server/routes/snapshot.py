@@ -9,7 +9,7 @@ then one trail object per line (the ``…/audit-trails/export?format=jsonl`` for
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import iterate_in_threadpool
@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from llmtrail.errors import AuditTrailError
 from llmtrail.model import Project, TrailFilter
 from llmtrail.model.wire import dumps, key_to_wire, project_to_wire, trail_to_wire
+from llmtrail.server.access_log import later_note
 from llmtrail.server.auth import Admin
 from llmtrail.server.body import store_of
 from llmtrail.server.schemas import problems
@@ -45,13 +46,15 @@ async def snapshot(request: Request, _: Admin) -> Response:
     store = store_of(request)
     projects = await call(store, store.list_projects)  # fail early (503) if the store is down
     return StreamingResponse(
-        iterate_in_threadpool(_lines(store, projects)),
+        iterate_in_threadpool(_lines(store, projects, later_note(request))),
         media_type="application/x-ndjson",
         headers={"Content-Disposition": 'attachment; filename="llmtrail-snapshot.jsonl"'},
     )
 
 
-def _lines(store: Store, projects: list[Project]) -> Iterator[bytes]:
+def _lines(
+    store: Store, projects: list[Project], note: Callable[[str, int], None]
+) -> Iterator[bytes]:
 
     for p in projects:
         yield (dumps({"project": project_to_wire(p)}) + "\n").encode()
@@ -63,10 +66,15 @@ def _lines(store: Store, projects: list[Project]) -> Iterator[bytes]:
         yield (dumps({"apiKey": {**key_to_wire(record), "keyHash": digest}}) + "\n").encode()
     for p in projects:
         buf: list[str] = []
-        for t in store.iter_trails(TrailFilter(p.id), batch=PAGE):
-            buf.append(dumps(trail_to_wire(t), separators=(",", ":")))
-            if len(buf) >= 200:
+        sent = 0
+        try:
+            for t in store.iter_trails(TrailFilter(p.id), batch=PAGE):
+                buf.append(dumps(trail_to_wire(t), separators=(",", ":")))
+                sent += 1
+                if len(buf) >= 200:
+                    yield ("\n".join(buf) + "\n").encode()
+                    buf = []
+            if buf:
                 yield ("\n".join(buf) + "\n").encode()
-                buf = []
-        if buf:
-            yield ("\n".join(buf) + "\n").encode()
+        finally:
+            note(p.id, sent)  # the access log: this project's trails read by the snapshot

@@ -13,6 +13,7 @@ from llmtrail.errors import AuditTrailError, NotFoundError, ValidationError
 from llmtrail.metrics import TRAILS_STORED
 from llmtrail.model import AuditTrail, StoreOutcome, rules
 from llmtrail.model.wire import trail_to_wire
+from llmtrail.server.access_log import note_read
 from llmtrail.server.auth import ProjectAccess, may_create_project
 from llmtrail.server.body import WireJSONResponse, read_object, store_of
 from llmtrail.server.group_commit import GroupCommit
@@ -149,6 +150,7 @@ async def list_trails(
     """One page of trails and the cursor of the next (null on the last page)."""
     store = store_of(request)
     page = await call(store, store.list_trails, filter, limit=limit, cursor=cursor)
+    note_read(request, filter.project_id, len(page.items))
     return WireJSONResponse(
         {"items": [trail_to_wire(t) for t in page.items], "nextCursor": page.next_cursor}
     )
@@ -186,7 +188,9 @@ async def _own(store: Store, project_id: str, message_id: str) -> AuditTrail:
 async def get_trail(request: Request, project_id: ProjectAccess, message_id: MessageId) -> Response:
     """The trail with this messageId in this project, else 404."""
     store = store_of(request)
-    return WireJSONResponse(trail_to_wire(await _own(store, project_id, message_id)))
+    trail = await _own(store, project_id, message_id)
+    note_read(request, project_id, 1)
+    return WireJSONResponse(trail_to_wire(trail))
 
 
 @router.patch(

@@ -24,6 +24,7 @@ from llmtrail.errors import (
 )
 from llmtrail.ids import uuid7
 from llmtrail.model import (
+    AccessEntry,
     ApiKey,
     AuditTrail,
     NewTrail,
@@ -47,7 +48,7 @@ from llmtrail.store.sql.rows import (
     trail_to_row,
     usage_delta,
 )
-from llmtrail.store.sql.schema import api_keys, audit_trails, projects
+from llmtrail.store.sql.schema import access_log, api_keys, audit_trails, projects
 from llmtrail.store.sql.state import SQLState
 
 log = logging.getLogger("llmtrail.store.sql")
@@ -400,6 +401,50 @@ class SQLStore(Store):
     @_db_errors
     def _redact(self, now: datetime, dry_run: bool) -> int:
         return sql_cleanup.redact_expired(self, now, dry_run=dry_run)
+
+    # -- the access log -----------------------------------------------------------------------
+
+    @_db_errors
+    def _record_reads(self, entries: list[AccessEntry]) -> None:
+        rows = [
+            {"at": e.at, "project_id": e.project_id, "key_id": e.key_id, "route": e.route,
+             "items": e.items}
+            for e in entries
+        ]  # fmt: skip
+        with self._write() as conn:
+            conn.execute(access_log.insert(), rows)
+
+    @_db_errors
+    def _access_log(
+        self,
+        project_id: str,
+        since: datetime | None,
+        until: datetime | None,
+        key_id: str | None,
+        limit: int,
+        after: tuple[datetime, int] | None,
+    ) -> list[AccessEntry]:
+        a = access_log.c
+        q = select(access_log).where(a.project_id == project_id)
+        if since is not None:
+            q = q.where(a.at >= since)
+        if until is not None:
+            q = q.where(a.at < until)
+        if key_id is not None:
+            q = q.where(a.key_id == key_id)
+        if after is not None:
+            q = q.where(or_(a.at < after[0], and_(a.at == after[0], a.id < after[1])))
+        q = q.order_by(a.at.desc(), a.id.desc()).limit(limit)
+        with self._read() as conn:
+            return [
+                AccessEntry(r.at, r.project_id, r.key_id, r.route, r.items, r.id)
+                for r in conn.execute(q)
+            ]
+
+    @_db_errors
+    def _purge_access_log(self, cutoff: datetime) -> int:
+        with self._write() as conn:
+            return int(conn.execute(delete(access_log).where(access_log.c.at < cutoff)).rowcount)
 
     @_db_errors
     def _usage(self, project_id: str, window: Window) -> list[Usage]:
