@@ -17,6 +17,11 @@ every trail inserted during the purge still there, usage rollups unchanged.
 
     .venv/bin/python bench/bench_cleanup.py           # 1,000,000 rows (several minutes)
     .venv/bin/python bench/bench_cleanup.py --quick   # 100,000 rows
+    .venv/bin/python bench/bench_cleanup.py --content-days 3   # + content retention (issue 18)
+
+With ``--content-days N`` every project also has a content retention of N days, so each run
+also redacts (clears reasoning and metadata of) the trails between N and 7 days old: the same
+inserter-latency bound must hold.
 """
 
 from __future__ import annotations
@@ -176,7 +181,10 @@ class Inserter(threading.Thread):
 
 
 def main() -> None:
-    args = bench_args(__doc__ or "")
+    args = bench_args(
+        __doc__ or "", extra=(("--content-days", "content retention of every project (days)"),)
+    )
+    content_days = None if args.content_days is None else int(args.content_days)
     n = 100_000 if args.quick else 1_000_000
     window = 8.0 if args.quick else 20.0
     with fresh_database("cleanup", admin=args.pg) as url:
@@ -198,6 +206,11 @@ def main() -> None:
         # (which is kept: only strictly older trails go) however long the run takes.
         store = llmtrail.open_store(url, clock=lambda: now)
         expected = store.cleanup(7, dry_run=True)
+        if content_days is not None:
+            for p in store.list_projects():
+                store.update_project(p.id, contentRetentionDays=content_days)
+            to_redact = store.redact_content(dry_run=True)
+            print(f"   content retention {content_days} days: {to_redact:,} trails to redact\n")
         ins = Inserter(store)
         ins.start()
         time.sleep(2.0)  # warm-up: connections, caches
@@ -231,6 +244,9 @@ def main() -> None:
 
         lat = ins.latencies
         deleted = sum(x.deleted_count for x in results)
+        redacted = sum(x.redacted_count for x in results)
+        if content_days is not None:
+            print(f"   redacted: {redacted:,} trails (reasoning and metadata cleared)")
         seconds = sum(x.duration_seconds for x in results)
         print(
             f"   cleanup: {deleted:,} trails deleted in {seconds:.1f} s ({deleted / seconds:,.0f}"
