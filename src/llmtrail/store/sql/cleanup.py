@@ -148,6 +148,9 @@ def redact_expired(store: SQLStore, now: datetime, *, dry_run: bool = False) -> 
         ).all()
     total = 0
     size = store.cleanup_batch_size
+    # paced like deletion (see delete_expired): rewriting rows is as heavy for ingest
+    pause = _sqlite_pause if store.dialect == "sqlite" else _pg_pause(store.cleanup_pause_ratio)
+    stop = stop_event(store.engine)
     for pid, days in policies:
         due = and_(
             t.project_id == pid,
@@ -158,7 +161,8 @@ def redact_expired(store: SQLStore, now: datetime, *, dry_run: bool = False) -> 
             with store.engine.connect() as conn:
                 total += int(conn.execute(select(func.count()).where(due)).scalar_one())
             continue
-        while True:
+        while not stop.is_set():
+            began = time.monotonic()
             pick = select(t.id).where(due).limit(size).with_for_update(skip_locked=True)
             stmt = (
                 update(audit_trails)
@@ -173,6 +177,8 @@ def redact_expired(store: SQLStore, now: datetime, *, dry_run: bool = False) -> 
             total += n
             if n < size:
                 break
+            if pause is not None:
+                pause(time.monotonic() - began)
     return total
 
 
