@@ -153,3 +153,12 @@ def test_serve_refuses_to_start_below_the_floor(tmp_path: Path) -> None:
     )
     assert out.returncode == 2, out.stderr
     assert "AUDIT_TRAIL_RETENTION_DAYS" in out.stderr and "183" in out.stderr
+
+
+def test_post_to_a_project_sets_its_policies_or_creates_it(api: Api) -> None:
+    r = api.client.post("/api/projects/p7", json={"legalHold": True}, headers=ADMIN)
+    assert r.status_code == 201 and r.json()["legalHold"] is True
+    r = api.client.post("/api/projects/p7", json={"contentRetentionDays": 9}, headers=ADMIN)
+    assert r.status_code == 200
+    assert (r.json()["legalHold"], r.json()["contentRetentionDays"]) == (True, 9)
+    assert_problem(api.client.post("/api/projects/p7", json={"legalHold": 1}, headers=ADMIN), 422)

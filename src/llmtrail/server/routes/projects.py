@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from llmtrail.errors import FieldError, ValidationError
+from llmtrail.errors import ConflictError, FieldError, ValidationError
 from llmtrail.ids import uuid7
 from llmtrail.model.wire import project_to_wire
 from llmtrail.server.auth import Admin, AdminProject, ProjectAccess, key_cache
@@ -101,6 +101,43 @@ async def update_project(request: Request, project_id: AdminProject) -> Response
     if unknown:
         raise ValidationError([_unknown(k) for k in unknown])
     store = store_of(request)
+    project = await call(store, store.update_project, project_id, **data)
+    return WireJSONResponse(project_to_wire(project))
+
+
+@router.post(
+    "/{projectId}",
+    status_code=200,
+    response_model=ProjectOut,
+    responses={
+        201: {"description": "Created (it did not exist)", "model": ProjectOut},
+        **problems(400, 401, 403, 413, 422, 503),
+    },
+    openapi_extra=body_doc(ProjectPatch, required=False),
+    summary="Set a project's name or policies, creating it if needed",
+)
+async def put_project(request: Request, project_id: AdminProject) -> Response:
+    """200 with the project after the change; 201 when it did not exist and was created with
+    these fields."""
+    data: dict[str, Any] = await read_object(request, empty={})
+    unknown = [k for k in data if k not in _MUTABLE]
+    if unknown:
+        raise ValidationError([_unknown(k) for k in unknown])
+    store = store_of(request)
+    if await call(store, store.get_project, project_id) is None:
+        try:
+            project = await call(
+                store,
+                store.create_project,
+                project_id,
+                data.get("name"),
+                data.get("retentionDays"),
+                content_retention_days=data.get("contentRetentionDays"),
+                legal_hold=data.get("legalHold", False),
+            )
+            return WireJSONResponse(project_to_wire(project), status_code=201)
+        except ConflictError:
+            pass  # created meanwhile: update it
     project = await call(store, store.update_project, project_id, **data)
     return WireJSONResponse(project_to_wire(project))
 
