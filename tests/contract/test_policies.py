@@ -127,3 +127,14 @@ def test_redaction_keeps_the_exact_cost(fixed: Callable[..., Store]) -> None:
     t = s.get("t")
     assert t is not None and t.cost is not None and t.cost.total == Decimal("0.3")
     assert t.cost_source == "provided" and t.content_redacted_at == NOW
+
+
+def test_redaction_in_many_small_batches_gets_every_trail(fixed: Callable[..., Store]) -> None:
+    s = fixed(retention_days=30, cleanup_batch_size=2)
+    s.create_project("p", content_retention_days=1)
+    for i in range(7):
+        s.store(trail(f"t{i}", timedelta(days=2, minutes=i % 3)), "p")  # equal timestamps too
+    s.store(trail("young", timedelta(hours=1)), "p")
+    assert run_cleanup(s).redacted_count == 7
+    assert all(s.get(f"t{i}").reasoning is None for i in range(7))  # type: ignore[union-attr]
+    assert s.get("young").reasoning == ["step one"]  # type: ignore[union-attr]

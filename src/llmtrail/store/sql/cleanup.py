@@ -161,20 +161,31 @@ def redact_expired(store: SQLStore, now: datetime, *, dry_run: bool = False) -> 
             with store.engine.connect() as conn:
                 total += int(conn.execute(select(func.count()).where(due)).scalar_one())
             continue
+        low: datetime | None = None  # a keyset, as for deletion: never rescan the done rows
         while not stop.is_set():
             began = time.monotonic()
-            pick = select(t.id).where(due).limit(size).with_for_update(skip_locked=True)
+            cond = due if low is None else and_(due, t.timestamp >= low)
+            pick = (
+                select(t.id)
+                .where(cond)
+                .order_by(t.timestamp)
+                .limit(size)
+                .with_for_update(skip_locked=True)
+            )
             stmt = (
                 update(audit_trails)
                 .where(t.id.in_(pick.scalar_subquery()))
                 # None is JSON null in these columns, as every other write stores it
                 .values(reasoning=None, metadata=None, content_redacted_at=now, updated_at=now)
+                .returning(t.timestamp)
             )
             with store.engine.execution_options(
                 **dialects.write_options(store.dialect)
             ).begin() as c:
-                n = c.execute(stmt).rowcount
+                n, newest = _run_batch(c, store.dialect, stmt)
             total += n
+            if newest is not None and (low is None or newest > low):
+                low = newest
             if n < size:
                 break
             if pause is not None:
