@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -261,7 +262,7 @@ class Store(abc.ABC):
         if position is not None and not position[1].isdigit():
             raise ValidationError("is not a cursor of this listing", field="cursor")
         after = None if position is None else (position[0], int(position[1]))
-        items = self._access_log(project_id, since, until, key_id, limit + 1, after)
+        items = self._access_log(AccessQuery(project_id, since, until, key_id, limit + 1, after))
         more = len(items) > limit
         items = items[:limit]
         last = items[-1] if items else None
@@ -275,15 +276,7 @@ class Store(abc.ABC):
     def _record_reads(self, entries: list[AccessEntry]) -> None:
         raise AuditTrailError(f"the {self.backend} backend keeps no access log")
 
-    def _access_log(
-        self,
-        project_id: str,
-        since: datetime | None,
-        until: datetime | None,
-        key_id: str | None,
-        limit: int,
-        after: tuple[datetime, int] | None,
-    ) -> list[AccessEntry]:
+    def _access_log(self, q: AccessQuery) -> list[AccessEntry]:
         return []
 
     def _purge_access_log(self, cutoff: datetime) -> int:
@@ -559,6 +552,20 @@ class Store(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backend={self.backend} database={self.database}>"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessQuery:
+    """What a backend's ``_access_log`` returns: ``project_id``'s entries in ``[since,
+    until)``, of ``key_id`` if given, newest first, after the ``(at, id)`` position, at most
+    ``limit``."""
+
+    project_id: str
+    since: datetime | None
+    until: datetime | None
+    key_id: str | None
+    limit: int
+    after: tuple[datetime, int] | None
 
 
 def redacted(trail: AuditTrail, now: datetime) -> AuditTrail:

@@ -45,7 +45,7 @@ from llmtrail.model import (
     TrailFilter,
 )
 from llmtrail.model.wire import key_to_wire, project_to_wire, trail_to_wire
-from llmtrail.store.base import Store
+from llmtrail.store.base import AccessQuery, Store
 from llmtrail.store.outbox import Outbox
 from llmtrail.store.replay import Replayer, describe
 from llmtrail.store.replicate import (
@@ -236,16 +236,8 @@ class DualStore(Store):
     def _record_reads(self, entries: list[AccessEntry]) -> None:
         self.source._record_reads(entries)  # the log of the store this server reads from
 
-    def _access_log(
-        self,
-        project_id: str,
-        since: datetime | None,
-        until: datetime | None,
-        key_id: str | None,
-        limit: int,
-        after: tuple[datetime, int] | None,
-    ) -> list[AccessEntry]:
-        return self.source._access_log(project_id, since, until, key_id, limit, after)
+    def _access_log(self, q: AccessQuery) -> list[AccessEntry]:
+        return self.source._access_log(q)
 
     def _purge_access_log(self, cutoff: datetime) -> int:
         return self.source._purge_access_log(cutoff)

@@ -33,7 +33,7 @@ from llmtrail.model import (
     TrailFilter,
     same_content,
 )
-from llmtrail.store.base import Store, redacted
+from llmtrail.store.base import AccessQuery, Store, redacted
 from llmtrail.store.cursor import decode_cursor, encode_cursor
 
 log = logging.getLogger("llmtrail.store.memory")
@@ -70,27 +70,19 @@ class MemoryStore(Store):
             for e in entries:
                 self._access.append(dataclasses.replace(e, id=next(self._access_ids)))
 
-    def _access_log(
-        self,
-        project_id: str,
-        since: datetime | None,
-        until: datetime | None,
-        key_id: str | None,
-        limit: int,
-        after: tuple[datetime, int] | None,
-    ) -> list[AccessEntry]:
+    def _access_log(self, q: AccessQuery) -> list[AccessEntry]:
         with self._lock:
             rows = [
                 e
                 for e in self._access
-                if e.project_id == project_id
-                and (since is None or e.at >= since)
-                and (until is None or e.at < until)
-                and (key_id is None or e.key_id == key_id)
-                and (after is None or (e.at, e.id or 0) < after)
+                if e.project_id == q.project_id
+                and (q.since is None or e.at >= q.since)
+                and (q.until is None or e.at < q.until)
+                and (q.key_id is None or e.key_id == q.key_id)
+                and (q.after is None or (e.at, e.id or 0) < q.after)
             ]
         rows.sort(key=lambda e: (e.at, e.id or 0), reverse=True)
-        return rows[:limit]
+        return rows[: q.limit]
 
     def _purge_access_log(self, cutoff: datetime) -> int:
         with self._lock:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from llmtrail.errors import ConflictError, FieldError, ValidationError
 from llmtrail.ids import uuid7
+from llmtrail.model import Project
 from llmtrail.model.wire import project_to_wire
 from llmtrail.server.auth import Admin, AdminProject, ProjectAccess, key_cache
 from llmtrail.server.body import WireJSONResponse, read_object, store_of
@@ -21,6 +22,7 @@ from llmtrail.server.schemas import (
     problems,
 )
 from llmtrail.server.threads import call
+from llmtrail.store import Store
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 _FIELDS = ("id", "name", "retentionDays", "contentRetentionDays", "legalHold")
@@ -44,8 +46,12 @@ async def create_project(request: Request, _: Admin) -> Response:
     pid = data.get("id")
     if pid is None:
         pid = "p-" + uuid7().replace("-", "")[:20]
-    store = store_of(request)
-    project = await call(
+    project = await _create(store_of(request), pid, data)
+    return WireJSONResponse(project_to_wire(project), status_code=201)
+
+
+async def _create(store: Store, pid: str, data: dict[str, Any]) -> Project:
+    return await call(
         store,
         store.create_project,
         pid,
@@ -54,7 +60,6 @@ async def create_project(request: Request, _: Admin) -> Response:
         content_retention_days=data.get("contentRetentionDays"),
         legal_hold=data.get("legalHold", False),
     )
-    return WireJSONResponse(project_to_wire(project), status_code=201)
 
 
 def _unknown(key: object) -> FieldError:
@@ -126,15 +131,7 @@ async def put_project(request: Request, project_id: AdminProject) -> Response:
     store = store_of(request)
     if await call(store, store.get_project, project_id) is None:
         try:
-            project = await call(
-                store,
-                store.create_project,
-                project_id,
-                data.get("name"),
-                data.get("retentionDays"),
-                content_retention_days=data.get("contentRetentionDays"),
-                legal_hold=data.get("legalHold", False),
-            )
+            project = await _create(store, project_id, data)
             return WireJSONResponse(project_to_wire(project), status_code=201)
         except ConflictError:
             pass  # created meanwhile: update it

@@ -34,7 +34,7 @@ from llmtrail.model import (
     TrailFilter,
     same_content,
 )
-from llmtrail.store.base import Store, TrailInput
+from llmtrail.store.base import AccessQuery, Store, TrailInput
 from llmtrail.store.cursor import decode_cursor, encode_cursor
 from llmtrail.store.sql import accounts, dialects, usage
 from llmtrail.store.sql import analytics as sql_analytics
@@ -415,30 +415,23 @@ class SQLStore(Store):
             conn.execute(access_log.insert(), rows)
 
     @_db_errors
-    def _access_log(
-        self,
-        project_id: str,
-        since: datetime | None,
-        until: datetime | None,
-        key_id: str | None,
-        limit: int,
-        after: tuple[datetime, int] | None,
-    ) -> list[AccessEntry]:
+    def _access_log(self, q: AccessQuery) -> list[AccessEntry]:
         a = access_log.c
-        q = select(access_log).where(a.project_id == project_id)
-        if since is not None:
-            q = q.where(a.at >= since)
-        if until is not None:
-            q = q.where(a.at < until)
-        if key_id is not None:
-            q = q.where(a.key_id == key_id)
-        if after is not None:
-            q = q.where(or_(a.at < after[0], and_(a.at == after[0], a.id < after[1])))
-        q = q.order_by(a.at.desc(), a.id.desc()).limit(limit)
+        stmt = select(access_log).where(a.project_id == q.project_id)
+        if q.since is not None:
+            stmt = stmt.where(a.at >= q.since)
+        if q.until is not None:
+            stmt = stmt.where(a.at < q.until)
+        if q.key_id is not None:
+            stmt = stmt.where(a.key_id == q.key_id)
+        if q.after is not None:
+            at, aid = q.after
+            stmt = stmt.where(or_(a.at < at, and_(a.at == at, a.id < aid)))
+        stmt = stmt.order_by(a.at.desc(), a.id.desc()).limit(q.limit)
         with self._read() as conn:
             return [
                 AccessEntry(r.at, r.project_id, r.key_id, r.route, r.items, r.id)
-                for r in conn.execute(q)
+                for r in conn.execute(stmt)
             ]
 
     @_db_errors
