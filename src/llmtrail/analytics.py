@@ -116,6 +116,25 @@ class DayUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupUsage:
+    """One entry of ``costByGroup``: a model, a provider or a metadata value (None: trails
+    without one)."""
+
+    group: str | int | float | bool | None
+    cost: Decimal
+    tokens: int
+    messages: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "cost": JSONDecimal(self.cost),
+            "tokens": self.tokens,
+            "messages": self.messages,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ModelUsage:
     """One entry of ``costByModel``."""
 
@@ -145,6 +164,8 @@ class Analytics:
     cost_by_model: list[ModelUsage]
     recent_trails: list[AuditTrail]
     window: Window
+    #: with ``group_by``: cost per group (SPEC §12), else None
+    cost_by_group: list[GroupUsage] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """``{"analytics": {...}}`` as SPEC §4 (dump with ``llmtrail.model.dumps``)."""
@@ -157,6 +178,11 @@ class Analytics:
                 "costByDay": [d.to_wire() for d in self.cost_by_day],
                 "costByModel": [m.to_wire() for m in self.cost_by_model],
                 "recentTrails": [trail_to_wire(t) for t in self.recent_trails],
+                **(
+                    {"costByGroup": [g.to_wire() for g in self.cost_by_group]}
+                    if self.cost_by_group is not None
+                    else {}
+                ),
             }
         }
 
@@ -350,3 +376,54 @@ def build(window: Window, usage: Iterable[Usage], recent: list[AuditTrail]) -> A
         recent_trails=recent[:RECENT],
         window=window,
     )
+
+
+# -- grouping (SPEC §12) ------------------------------------------------------------------------
+
+
+def parse_group_by(errs: rules.Errors, value: object) -> str | None:
+    """``model``, ``provider`` or ``metadata.<key>`` (else an error naming ``groupBy``)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value in ("model", "provider"):
+            return value
+        key = value.removeprefix("metadata.")
+        if value.startswith("metadata.") and 0 < len(key) <= rules.MAX_METADATA_KEY:
+            return value
+    errs.add("groupBy", "must be model, provider or metadata.<key>")
+    return None
+
+
+def group_of(trail: AuditTrail, group_by: str) -> str | int | float | bool | None:
+    if group_by == "model":
+        return trail.model
+    if group_by == "provider":
+        return trail.provider
+    return (trail.metadata or {}).get(group_by.removeprefix("metadata."))
+
+
+def groups_of_trails(
+    trails: Iterable[AuditTrail], window: Window, group_by: str
+) -> list[GroupUsage]:
+    """Cost, tokens and messages per group over the trails in ``window``, exactly, the most
+    expensive first."""
+    acc: dict[tuple[str, Any], list[Any]] = {}
+    with localcontext() as ctx:
+        ctx.prec = 60
+        for t in trails:
+            ts = t.timestamp
+            if ts is None or not window.start <= ts < window.end:
+                continue
+            value = group_of(t, group_by)
+            cell = acc.setdefault((type(value).__name__, value), [value, Decimal(0), 0, 0])
+            cell[1] += (t.cost.total if t.cost is not None else None) or Decimal(0)
+            cell[2] += t.tokens.total or 0
+            cell[3] += 1
+    rows = sorted(acc.values(), key=lambda c: (-c[1], -c[3], str(c[0])))
+    return [GroupUsage(c[0], rules.plain(c[1]), c[2], c[3]) for c in rows]
+
+
+def groups_of_models(models: Iterable[ModelUsage]) -> list[GroupUsage]:
+    """``costByModel`` as groups (from the aggregates: they cover trails past retention)."""
+    return [GroupUsage(m.model, m.cost, m.tokens, m.messages) for m in models]

@@ -14,7 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from llmtrail.analytics import Analytics, Usage, Window, build, make_window, usage_of_trails
+from llmtrail.analytics import (
+    Analytics,
+    Usage,
+    Window,
+    build,
+    groups_of_models,
+    groups_of_trails,
+    make_window,
+    parse_group_by,
+    usage_of_trails,
+)
 from llmtrail.errors import AuditTrailError, ConflictError, NotFoundError, ValidationError
 from llmtrail.model import (
     AccessEntry,
@@ -446,14 +456,17 @@ class Store(abc.ABC):
         since: datetime | str | None = None,
         until: datetime | str | None = None,
         tz: str = "UTC",
+        group_by: str | None = None,
     ) -> Analytics:
         """Cost and usage of a project over a window, every trail counted, summed exactly.
 
         The window is the last ``days`` calendar days in ``tz`` (today included), or
         ``[since, until)``. ``costByDay`` has one entry per day of the window, zero-filled.
+        ``group_by`` (``model``, ``provider``, ``metadata.<key>``) adds ``costByGroup``.
         """
         errs = rules.Errors()
         rules.project_id(errs, "projectId", project_id)
+        group = parse_group_by(errs, group_by)
         if errs:
             raise ValidationError(errs.items)
         window = make_window(self.clock(), days=days, since=since, until=until, tz=tz)
@@ -462,7 +475,15 @@ class Store(abc.ABC):
         recent = self.list_trails(
             TrailFilter(project_id, since=window.start, until=window.end), limit=10
         ).items
-        return build(window, usage, recent)
+        result = build(window, usage, recent)
+        if group is None:
+            return result
+        if group == "model":  # from the aggregates, which outlive raw-trail retention
+            groups = groups_of_models(result.cost_by_model)
+        else:
+            trails = self.iter_trails(TrailFilter(project_id, since=window.start, until=window.end))
+            groups = groups_of_trails(trails, window, group)
+        return dataclasses.replace(result, cost_by_group=groups)
 
     def _usage(self, project_id: str, window: Window) -> list[Usage]:
         """Usage per (local day, model) in the window; brute force over the raw trails here,

@@ -36,6 +36,13 @@ class ModelOut(BaseModel):
     messages: int
 
 
+class GroupOut(BaseModel):
+    group: str | int | float | bool | None
+    cost: float
+    tokens: int
+    messages: int
+
+
 class AnalyticsBody(BaseModel):
     totalCost: float
     totalTokens: int
@@ -44,6 +51,7 @@ class AnalyticsBody(BaseModel):
     costByDay: list[DayOut]
     costByModel: list[ModelOut]
     recentTrails: list[TrailOut]
+    costByGroup: list[GroupOut] | None = None
 
 
 class AnalyticsOut(BaseModel):
@@ -82,6 +90,14 @@ async def get_analytics(
     tz: Annotated[
         str, Query(max_length=64, description="IANA time zone of the day boundaries")
     ] = "UTC",
+    group_by: Annotated[
+        str | None,
+        Query(
+            alias="groupBy",
+            max_length=200,
+            description="model, provider or metadata.<key>: adds costByGroup",
+        ),
+    ] = None,
 ) -> Response:
     """Totals over every trail in the window (exact decimal sums), cost per day (one entry per
     day, zero-filled), cost per model and the 10 newest trails."""
@@ -94,6 +110,7 @@ async def get_analytics(
         since=_instant(since),
         until=_instant(until),
         tz=tz,
+        group_by=group_by,
     )
     note_read(request, project_id, len(result.recent_trails))  # the trails it hands out
     return WireJSONResponse(result.to_wire(), headers={"Cache-Control": "no-store"})

@@ -1,0 +1,34 @@
+"""``GET …/assessment/analytics?groupBy=…`` (SPEC §12) over HTTP."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from llmtrail.model import loads
+from tests.api.conftest import Api, assert_problem
+
+
+def test_group_by_over_http(api: Api) -> None:
+    key = api.project("p1")
+    for mid, provider, team in (("a", "openai", "x"), ("b", "azure", "x"), ("c", "openai", "y")):
+        body = {
+            "messageId": mid,
+            "model": "gpt-4o",
+            "provider": provider,
+            "metadata": {"team": team},
+            "cost": {"prompt": "0.1", "completion": "0.2"},
+        }
+        assert api.post("p1", body, key).status_code == 201
+    url = "/api/projects/p1/assessment/analytics"
+    r = api.client.get(url, params={"groupBy": "provider", "days": 1}, headers=key)
+    assert r.status_code == 200, r.text
+    got = loads(r.content)["analytics"]["costByGroup"]
+    assert got == [
+        {"group": "openai", "cost": Decimal("0.6"), "tokens": 0, "messages": 2},
+        {"group": "azure", "cost": Decimal("0.3"), "tokens": 0, "messages": 1},
+    ]
+    r = api.client.get(url, params={"groupBy": "metadata.team", "days": 1}, headers=key)
+    assert [g["group"] for g in r.json()["analytics"]["costByGroup"]] == ["x", "y"]
+    assert "costByGroup" not in api.client.get(url, headers=key).json()["analytics"]
+    problem = assert_problem(api.client.get(url, params={"groupBy": "colour"}, headers=key), 422)
+    assert [e["field"] for e in problem["errors"]] == ["groupBy"]
