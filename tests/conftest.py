@@ -107,6 +107,17 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
 
 
+@pytest.fixture(autouse=True)
+def _structlog_as_it_was() -> Iterator[None]:
+    """A CLI command run in-process configures structlog (loggers cached on first use); put
+    the configuration back, or a later test's ``capture_logs`` sees nothing."""
+    import structlog
+
+    before = structlog.get_config()
+    yield
+    structlog.configure(**before)
+
+
 _PG_FIXTURES = frozenset(
     {"pg_admin", "pg_template", "pg_database", "pg_url", "module_pg_url", "pgbouncer", "pooled_url"}
 )
