@@ -32,3 +32,15 @@ def test_group_by_over_http(api: Api) -> None:
     assert "costByGroup" not in api.client.get(url, headers=key).json()["analytics"]
     problem = assert_problem(api.client.get(url, params={"groupBy": "colour"}, headers=key), 422)
     assert [e["field"] for e in problem["errors"]] == ["groupBy"]
+
+
+def test_list_and_export_filter_by_provider_and_prefix(api: Api) -> None:
+    key = api.project("p1")
+    for mid, provider in (("a-1", "openai"), ("a-2", "azure"), ("b-1", "openai")):
+        api.post("p1", {"messageId": mid, "model": "m", "provider": provider}, key)
+    url = "/api/projects/p1/audit-trails"
+    r = api.client.get(url, params={"provider": "openai", "messageIdPrefix": "a-"}, headers=key)
+    assert [t["messageId"] for t in r.json()["items"]] == ["a-1"]
+    r = api.client.get(f"{url}/export", params={"provider": "openai"}, headers=key)
+    assert sorted(loads(line)["messageId"] for line in r.text.splitlines()) == ["a-1", "b-1"]
+    assert_problem(api.client.get(url, params={"provider": "Open AI"}, headers=key), 422)

@@ -127,6 +127,9 @@ class TrailFilter:
     until: datetime | None = None
     model: str | None = None
     status: str | None = None
+    provider: str | None = None
+    #: only trails whose messageId starts with this
+    message_id_prefix: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,11 @@ def trail_filter(
     ] = None,
     model: Annotated[str | None, Query(description="exact model name")] = None,
     status: Annotated[str | None, Query(description="pending, completed or failed")] = None,
+    provider: Annotated[str | None, Query(description="exact provider name")] = None,
+    message_id_prefix: Annotated[
+        str | None,
+        Query(alias="messageIdPrefix", max_length=255, description="messageIds starting so"),
+    ] = None,
 ) -> TrailFilter:
     """The validated filter of a listing or an export (422 naming the bad parameter)."""
     errs = rules.Errors()
@@ -42,9 +47,21 @@ def trail_filter(
         rules.text(errs, "model", model, max_len=rules.MAX_MODEL)
     if status is not None:
         rules.choice(errs, "status", status, ("pending", "completed", "failed"))
+    if provider is not None:
+        rules.provider(errs, "provider", provider)
+    if message_id_prefix is not None:
+        rules.text(errs, "messageIdPrefix", message_id_prefix, max_len=rules.MAX_MESSAGE_ID)
     if errs:
         raise ValidationError(errs.items)
-    return TrailFilter(project_id, since=lo, until=hi, model=model, status=status)  # type: ignore[arg-type]
+    return TrailFilter(
+        project_id,
+        since=lo,  # type: ignore[arg-type]
+        until=hi,  # type: ignore[arg-type]
+        model=model,
+        status=status,
+        provider=provider,
+        message_id_prefix=message_id_prefix,
+    )
 
 
 Filter = Annotated[TrailFilter, Depends(trail_filter)]

@@ -603,6 +603,10 @@ def check_filter(f: TrailFilter) -> None:
         rules.text(errs, "model", f.model, max_len=rules.MAX_MODEL)
     if f.status is not None:
         rules.choice(errs, "status", f.status, ("pending", "completed", "failed"))
+    if f.provider is not None:
+        rules.provider(errs, "provider", f.provider)
+    if f.message_id_prefix is not None:
+        rules.text(errs, "messageIdPrefix", f.message_id_prefix, max_len=rules.MAX_MESSAGE_ID)
     for name in ("since", "until"):
         value = getattr(f, name)
         if value is not None:

@@ -233,6 +233,10 @@ class MemoryStore(Store):
                 continue
             if f.status is not None and t.status != f.status:
                 continue
+            if f.provider is not None and t.provider != f.provider:
+                continue
+            if f.message_id_prefix is not None and not t.message_id.startswith(f.message_id_prefix):
+                continue
             out.append(t)
         out.sort(key=lambda t: (t.timestamp, t.id), reverse=True)
         return out

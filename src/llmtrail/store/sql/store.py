@@ -461,6 +461,11 @@ class SQLStore(Store):
             q = q.where(t.model == filter.model)
         if filter.status is not None:
             q = q.where(t.status == filter.status)
+        if filter.provider is not None:
+            q = q.where(t.provider == filter.provider)
+        if filter.message_id_prefix is not None:  # not LIKE: SQLite's ignores case
+            prefix = filter.message_id_prefix
+            q = q.where(func.substr(t.message_id, 1, len(prefix)) == prefix)
         if cursor:
             ts, tid = decode_cursor(cursor)
             q = q.where(or_(t.timestamp < ts, and_(t.timestamp == ts, t.id < tid)))
