@@ -338,3 +338,18 @@ def test_the_wheel_depends_on_the_price_dataset(tmp_path: Path) -> None:
         metadata = z.read(meta).decode()
     assert "Requires-Dist: genai-prices" in metadata
     assert "llmtrail/migrations/versions/0003_provider_cache_write_1h.py" in names
+
+
+def test_opening_a_store_does_not_import_the_price_dataset() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, llmtrail\n"
+        "s = llmtrail.open_store('memory://')\n"
+        "assert 'genai_prices' not in sys.modules, 'imported at open'\n"
+        "s.store({'messageId': 'x', 'model': 'gpt-4o', 'tokens': {'prompt': 1}}, 'p')\n"
+        "assert 'genai_prices' in sys.modules and s.get('x').cost_source == 'computed'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr

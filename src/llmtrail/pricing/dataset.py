@@ -7,6 +7,9 @@ calculator, which also handles audio, images and per-request fees that trails do
 
 Look-ups are cached here, in a bounded LRU: the dataset's own look-up caches keep every model
 name they were ever asked about, which a stream of made-up names would grow without end.
+
+The package is imported on the first look-up, not when a store opens (~100 ms: a process that
+only reads, or a server starting, does not pay for it).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib.metadata import version as package_version
+from typing import TYPE_CHECKING
 
-from genai_prices import types as gp
-from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
+if TYPE_CHECKING:
+    from genai_prices import types as gp
 
 from llmtrail.model.rules import plain
 from llmtrail.pricing.table import MAX_PRICE_PLACES, Rates
@@ -83,12 +87,18 @@ class DatasetPrices:
     """The ``genai-prices`` data shipped with the installed package (a price source)."""
 
     def __init__(self) -> None:
+        # the package's version from its metadata: no import of the package itself
         self.version = f"{NAME}-{package_version('genai-prices')}"
         self.source = (
             f"{NAME} {package_version('genai-prices')} (https://github.com/pydantic/genai-prices)"
         )
-        self._providers = get_snapshot().providers
         self.find = functools.lru_cache(maxsize=4096)(self._find)
+
+    @functools.cached_property
+    def _providers(self) -> list[gp.Provider]:
+        from genai_prices.data_snapshot import get_snapshot
+
+        return get_snapshot().providers
 
     def _find(self, model: str, provider: str | None = None) -> DatasetModel | None:
         """``model`` as ``provider`` sells it, else as whichever provider the name points to
@@ -128,6 +138,8 @@ class DatasetPrices:
         return found.id if found is not None else name.strip().lower()
 
     def _provider(self, name: str) -> gp.Provider | None:
+        from genai_prices.data_snapshot import find_provider_by_id
+
         name = name.strip().lower()
         return find_provider_by_id(self._providers, _PROVIDER_ALIASES.get(name, name))
 
@@ -156,9 +168,11 @@ def token_tiers(prices: gp.ModelPrice) -> list[tuple[int, Rates]]:
     """The token rates of ``prices`` from each tier's start on, ascending (``(-1, base)``
     first); empty if it has no token prices. A tier applies to the whole request once the
     prompt exceeds its start, as the dataset and the providers have it."""
+    from genai_prices.types import TieredPrices
+
     starts = {-1}
     for value in vars(prices).values():
-        if isinstance(value, gp.TieredPrices):
+        if isinstance(value, TieredPrices):
             starts.update(t.start for t in value.tiers)
     out = []
     for start in sorted(starts):
@@ -170,13 +184,14 @@ def token_tiers(prices: gp.ModelPrice) -> list[tuple[int, Rates]]:
 
 def token_rates(prices: gp.ModelPrice, prompt_tokens: int) -> Rates | None:
     """The token rates of ``prices`` for a request of ``prompt_tokens``."""
+    from genai_prices.types import TieredPrices
 
     def get(key: str) -> Decimal | None:
         return _exact(_raw(key))
 
     def _raw(key: str) -> Decimal | None:
         value = vars(prices).get(key)
-        if isinstance(value, gp.TieredPrices):
+        if isinstance(value, TieredPrices):
             applicable = value.base
             for tier in value.tiers:  # sorted by start
                 if prompt_tokens > tier.start:
