@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     #: the daily cleanup folds them). Analytics are exact either way.
     usage_fold_seconds: float = Field(1.0, ge=0, le=3600)
     memory_max_entries: int = Field(100_000, ge=1)
+    #: tamper evidence (SPEC §9): every trail write appends a ledger entry (``off`` only to
+    #: measure what it costs: nothing written meanwhile can be verified)
+    ledger: bool = True
+    #: the Ed25519 key that signs ledger checkpoints (PEM, or the 32-byte seed in base64/hex);
+    #: unset: the key file below, generated on first use
+    signing_key: str | None = None
+    signing_key_file: Path = Path("llmtrail-signing-key.pem")
+    #: ``serve`` seals the ledger into a signed checkpoint this often (0 = only ``llmtrail
+    #: seal`` and the cleanup do)
+    seal_seconds: float = Field(60.0, ge=0, le=86_400)
     dual_source_url: str | None = None
     dual_read: Literal["source", "target"] = "source"
     dual_outbox: Path = Path("llmtrail-outbox.db")

@@ -43,7 +43,9 @@ def open_store(
         if s.backend == "memory":
             url = "memory://"
         elif s.backend == "dual":
-            return _open_dual(s, common, migrate)
+            dual = _open_dual(s, common, migrate)
+            dual.signer_source = lambda: _signer(s)
+            return dual
         else:
             url = s.database_url
     if not isinstance(url, str):
@@ -52,8 +54,15 @@ def open_store(
         store: Store = MemoryStore(max_entries=s.memory_max_entries, **common)
     else:
         store = _open_sql(url, s, common, migrate)
+    store.signer_source = lambda: _signer(s)
     log.info("audit trail store: backend=%s database=%s", store.backend, store.database)
     return store
+
+
+def _signer(s: Settings) -> Any:
+    from llmtrail.ledger.signing import load_signer
+
+    return load_signer(s.signing_key, s.signing_key_file)
 
 
 def _open_sql(url: str, s: Settings, common: dict[str, Any], migrate: bool) -> Store:
@@ -95,6 +104,7 @@ def _open_sql(url: str, s: Settings, common: dict[str, Any], migrate: bool) -> S
         cleanup_batch_size=s.cleanup_batch_size,
         cleanup_pause_ratio=s.cleanup_pause_ratio,
         fold_seconds=s.usage_fold_seconds,
+        ledger=s.ledger,
         **common,
     )
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmtrail.analytics import (
     Analytics,
@@ -43,9 +46,15 @@ from llmtrail.model import (
     rules,
 )
 from llmtrail.store.cursor import decode_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from llmtrail.ledger.entries import Checkpoint, LedgerEntry
+    from llmtrail.ledger.seal import SealReport
+    from llmtrail.ledger.signing import Signer
 from llmtrail.store.state import LocalState, SharedState
 
 TrailInput = AuditTrail | Mapping[str, Any]
+DEFAULT_KEY_FILE = "llmtrail-signing-key.pem"
 Clock = Callable[[], datetime]
 MAX_PAGE = 1_000
 
@@ -81,6 +90,9 @@ class Store(abc.ABC):
         #: how long access-log entries are kept (AUDIT_TRAIL_ACCESS_LOG_DAYS)
         self.access_log_days = access_log_days
         self._state: SharedState = LocalState()
+        #: where the checkpoint signing key comes from (``open_store`` sets it from settings)
+        self.signer_source: Callable[[], Signer] | None = None
+        self._signer: Signer | None = None
 
     @property
     def state(self) -> SharedState:
@@ -446,6 +458,76 @@ class Store(abc.ABC):
         ids = [project_id] if project_id is not None else [p.id for p in self.list_projects()]
         return sum(1 for pid in ids for _ in self.iter_trails(TrailFilter(pid)))
 
+    # -- tamper evidence (SPEC §9) ---------------------------------------------------------------
+
+    #: whether this backend keeps a ledger of its writes (the database backends do)
+    keeps_ledger: bool = False
+
+    @property
+    def signer(self) -> Signer:
+        """The key that signs checkpoints: ``signer_source()``, else the default key file."""
+        if self._signer is None:
+            from llmtrail.ledger.signing import load_signer
+
+            source = self.signer_source
+            self._signer = (
+                source() if source is not None else load_signer(None, Path(DEFAULT_KEY_FILE))
+            )
+        return self._signer
+
+    @signer.setter
+    def signer(self, signer: Signer) -> None:
+        self._signer = signer
+
+    def seal(self, signer: Signer | None = None, *, batch: int = 50_000) -> SealReport:
+        """Fold the ledger entries written since the last seal into each project's hash
+        chain and store a signed checkpoint per project that has new ones. Entries of
+        transactions still running wait for the next seal; another sealer running at the same
+        moment makes this one return at once. Writes never wait for it."""
+        from llmtrail.ledger.seal import SealReport, make_checkpoints
+
+        report = SealReport()
+        if not self.keeps_ledger:
+            return report
+        key = signer or self.signer
+        while True:
+            now = self.clock()
+            n, made, more = self._seal_step(
+                functools.partial(make_checkpoints, signer=key, now=now), batch, now
+            )
+            report.entries += n
+            report.checkpoints += made
+            if not more:
+                return report
+
+    def ledger_entries(self, project_id: str | None = None) -> Iterator[LedgerEntry]:
+        """Every ledger entry (of one project), in chain order."""
+        return iter(())
+
+    def checkpoints(
+        self, project_id: str | None = None, *, with_entries: bool = False
+    ) -> list[Checkpoint]:
+        """Every checkpoint (of one project), by project and seq; ``with_entries`` also
+        loads the entry locators ``verify-chain`` names tampered entries with."""
+        return []
+
+    def latest_checkpoint(self, project_id: str) -> Checkpoint | None:
+        """The newest checkpoint of a project, or None before its first seal."""
+        return None
+
+    def ledger_snapshot(self) -> AbstractContextManager[LedgerView]:
+        """The ledger, checkpoints and trails as of one instant (``llmtrail verify-chain``
+        and signed exports read them there, so concurrent writes cannot look like tampering)."""
+        raise AuditTrailError(
+            f"the {self.backend} backend keeps no ledger: tamper evidence needs SQLite or "
+            "PostgreSQL"
+        )
+
+    def _seal_step(
+        self, make: Callable[..., list[Checkpoint]], limit: int, now: datetime
+    ) -> tuple[int, list[Checkpoint], bool]:
+        return 0, [], False
+
     # -- analytics (SPEC §4) ------------------------------------------------------------------
 
     def analytics(
@@ -573,6 +655,24 @@ class Store(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backend={self.backend} database={self.database}>"
+
+
+class LedgerView(Protocol):
+    """What ``Store.ledger_snapshot`` yields: one consistent view of the ledger and trails."""
+
+    def projects(self) -> list[str]:
+        """Every project id, of live projects and of the ledger (deleted projects too)."""
+
+    def entries(self, project_id: str | None = None) -> Iterator[LedgerEntry]:
+        """The entries (of one project) in chain order."""
+
+    def checkpoints(
+        self, project_id: str | None = None, *, with_entries: bool = False
+    ) -> list[Checkpoint]:
+        """The checkpoints (of one project), by project and seq."""
+
+    def trails(self, project_id: str | None = None) -> Iterator[AuditTrail]:
+        """The stored trails (of one project), in no particular order."""
 
 
 @dataclass(frozen=True, slots=True)

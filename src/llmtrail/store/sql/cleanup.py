@@ -24,7 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, true, tuple_, update
 
+from llmtrail.ledger.entries import LedgerEntry, written
 from llmtrail.store.sql import dialects
+from llmtrail.store.sql import ledger as sql_ledger
+from llmtrail.store.sql.rows import row_to_trail
 from llmtrail.store.sql.schema import audit_trails, projects, usage_rollups
 from llmtrail.store.sql.state import stop_event
 
@@ -110,7 +113,7 @@ def delete_expired(
     stop = stop_event(store.engine)
     for rule in rules:
         cutoff = now - timedelta(days=rule.days)
-        for n, elapsed in _delete_rule(store, rule.where, cutoff, size):
+        for n, elapsed in _delete_rule(store, rule.where, cutoff, size, now):
             deleted += n
             if stop.is_set():
                 log.warning(
@@ -179,12 +182,11 @@ def redact_expired(store: SQLStore, now: datetime, *, dry_run: bool = False) -> 
                 .where(t.id.in_(pick.scalar_subquery()))
                 # None is JSON null in these columns, as every other write stores it
                 .values(reasoning=None, metadata=None, content_redacted_at=now, updated_at=now)
-                .returning(t.timestamp)
             )
             with store.engine.execution_options(
                 **dialects.write_options(store.dialect)
             ).begin() as c:
-                n, newest = _run_batch(c, store.dialect, stmt)
+                n, newest = _redact_batch(c, stmt, store.keeps_ledger)
             total += n
             if newest is not None and (low is None or newest > low):
                 low = newest
@@ -193,6 +195,22 @@ def redact_expired(store: SQLStore, now: datetime, *, dry_run: bool = False) -> 
             if pause is not None:
                 pause(time.monotonic() - began)
     return total
+
+
+def _redact_batch(conn: Any, stmt: Any, ledger: bool) -> tuple[int, datetime | None]:
+    """Run one batch's redacting UPDATE: (rows redacted, newest timestamp). With the ledger,
+    the redacted rows come back whole and each gets its ``redact`` entry (the hash of what is
+    left), in the same transaction."""
+    t = audit_trails.c
+    if not ledger:
+        n, newest, _ = _run_batch(
+            conn, conn.dialect.name, stmt.returning(t.timestamp, t.project_id)
+        )
+        return n, newest
+    trails = [row_to_trail(r) for r in conn.execute(stmt.returning(audit_trails)).mappings()]
+    sql_ledger.append(conn, [written(tr, "redact") for tr in trails])
+    stamps = [tr.timestamp for tr in trails if tr.timestamp is not None]
+    return len(trails), max(stamps) if stamps else None
 
 
 def _sqlite_pause(elapsed: float) -> None:
@@ -210,9 +228,11 @@ def _pg_pause(ratio: float) -> Callable[[float], None] | None:
 
 
 def _delete_rule(
-    store: SQLStore, where: ColumnElement[bool], cutoff: datetime, size: int
+    store: SQLStore, where: ColumnElement[bool], cutoff: datetime, size: int, now: datetime
 ) -> Iterator[tuple[int, float]]:
-    """Yield (rows deleted, seconds taken) per batch until the rule has nothing left."""
+    """Yield (rows deleted, seconds taken) per batch until the rule has nothing left. Each
+    batch records an ``expire`` ledger entry per project it deleted from, in its transaction
+    (so the deletions verify clean)."""
     t = audit_trails.c
     low: datetime | None = None
     while True:
@@ -227,9 +247,16 @@ def _delete_rule(
             .limit(size)
             .with_for_update(skip_locked=True)  # PostgreSQL only; SQLite ignores it
         )
-        stmt = delete(audit_trails).where(t.id.in_(pick.scalar_subquery())).returning(t.timestamp)
+        stmt = (
+            delete(audit_trails)
+            .where(t.id.in_(pick.scalar_subquery()))
+            .returning(t.timestamp, t.project_id)
+        )
         with store.engine.execution_options(**dialects.write_options(store.dialect)).begin() as c:
-            n, newest = _run_batch(c, store.dialect, stmt)
+            n, newest, touched = _run_batch(c, store.dialect, stmt)
+            if store.keeps_ledger and touched:
+                entries = [LedgerEntry(p, "expire", now, cutoff=cutoff) for p in sorted(touched)]
+                sql_ledger.append(c, entries)
         if newest is not None and (low is None or newest > low):
             low = newest
         yield n, time.monotonic() - began
@@ -237,24 +264,31 @@ def _delete_rule(
             return
 
 
-def _run_batch(conn: Any, dialect: str, stmt: Any) -> tuple[int, datetime | None]:
-    """Run one batch's DELETE … RETURNING timestamp: (rows deleted, newest timestamp).
+def _run_batch(conn: Any, dialect: str, stmt: Any) -> tuple[int, datetime | None, set[str]]:
+    """Run one batch's DELETE … RETURNING timestamp, project_id: (rows deleted, newest
+    timestamp, the projects deleted from).
 
     PostgreSQL aggregates in the database (one row back, no per-row work in Python, which
     would hold the GIL against the threads serving requests); SQLite has no DELETE in a CTE,
-    so its timestamps come back to be aggregated here.
+    so its rows come back to be aggregated here.
     """
     if dialect == "postgresql":
         deleted = stmt.cte("deleted")
-        row = conn.execute(select(func.count(), func.max(deleted.c.timestamp))).one()
-        newest = row[1]
-        return int(row[0]), newest
-    n, top = 0, None
-    for ts in conn.execute(stmt).scalars():
+        row = conn.execute(
+            select(
+                func.count(),
+                func.max(deleted.c.timestamp),
+                func.array_agg(deleted.c.project_id.distinct()),
+            )
+        ).one()
+        return int(row[0]), row[1], set(row[2] or ())
+    n, top, touched = 0, None, set()
+    for ts, pid in conn.execute(stmt):
         n += 1
+        touched.add(pid)
         if top is None or ts > top:
             top = ts
-    return n, top
+    return n, top, touched
 
 
 def delete_old_rollups(store: SQLStore, now: datetime, size: int) -> int:

@@ -198,3 +198,27 @@ def _lock_key(name: str) -> int:
 
     digest = hashlib.sha256(f"llmtrail:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+# -- the ledger's order (see ``store/sql/ledger.py``) ----------------------------------------
+
+#: PostgreSQL: the writing transaction's id, as a bigint (``xid8`` has no direct cast)
+PG_TXID = "pg_current_xact_id()::text::int8"
+
+
+def ledger_txid(dialect: str) -> Any:
+    """The value of ``ledger_entries.txid`` in a write: the transaction's id on PostgreSQL,
+    NULL on SQLite (whose single writer makes ``id`` the order)."""
+    return text(PG_TXID) if dialect == "postgresql" else None
+
+
+def ledger_settled(conn: Connection) -> int:
+    """The ledger order below which every entry is settled: committed or rolled back, none
+    still to come. PostgreSQL: the oldest transaction still running (``pg_snapshot_xmin``);
+    SQLite (called inside a write transaction, which excludes every other writer): one past
+    the last id."""
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8"
+    else:
+        sql = "SELECT coalesce(max(id), 0) + 1 FROM ledger_entries"
+    return int(conn.execute(text(sql)).scalar_one())

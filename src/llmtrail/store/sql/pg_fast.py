@@ -53,10 +53,8 @@ from llmtrail.store.sql.pg_statements import (
     COPY_INCOMING,
     COPY_TYPES,
     CREATE_INCOMING,
-    INSERT_FROM_INCOMING,
-    INSERT_ONE,
     INSERT_PROJECTS,
-    INSERT_VALUES,
+    LEDGER_ARRAYS,
     ROLLUP_ARRAYS,
     SELECT_MANY,
     SELECT_ONE,
@@ -64,8 +62,12 @@ from llmtrail.store.sql.pg_statements import (
     changed_values,
     copy_values,
     delta_values,
+    entry_values,
+    hash_arrays,
     insert_one_values,
+    ledger_arrays,
     rollup_arrays,
+    statements,
     trail_values,
     update_sql,
     values_to_trail,
@@ -77,8 +79,11 @@ from llmtrail.store.sql.pg_statements import (
 class PgFastPath:
     """Hot-path statements of one PostgreSQL ``SQLStore``, on its engine's connection pool."""
 
-    def __init__(self, engine: Engine, *, prepare: bool = True) -> None:
+    def __init__(self, engine: Engine, *, prepare: bool = True, ledger: bool = True) -> None:
         self.engine = engine
+        #: the statements, appending ledger entries (SPEC §9) unless the ledger is off
+        self.sql = statements(ledger)
+        self.ledger = ledger
         #: run the hot statements as prepared statements (False behind a transaction-mode
         #: pooler: a statement prepared on one server connection is unknown on the next)
         self.prepare = prepare
@@ -159,7 +164,7 @@ class PgFastPath:
         """
         if len(trails) == 1 and not new_projects:  # the common case: one statement
             t = trails[0]
-            got = self._one(INSERT_ONE, insert_one_values(t))
+            got = self._one(self.sql.insert_one, insert_one_values(t, self.ledger))
             if got is not None:
                 self.versions.put(t, got[1])
                 return {t.message_id}, {}
@@ -182,7 +187,10 @@ class PgFastPath:
         if new_projects:
             pg.execute(INSERT_PROJECTS, (now, sorted(new_projects)))
         if len(trails) == 1:
-            return {r[0] for r in pg.execute(INSERT_VALUES, trail_values(trails[0]))}
+            values = trail_values(trails[0])
+            if self.ledger:
+                values = (*values, *hash_arrays(trails))
+            return {r[0] for r in pg.execute(self.sql.insert_values, values)}
         # Usually none of the message ids exists yet: COPY straight into the table, and add the
         # batch to the rollups (aggregated here). A duplicate undoes only this savepoint.
         pg.execute("SAVEPOINT llmtrail_copy")
@@ -194,7 +202,7 @@ class PgFastPath:
         except psycopg.errors.UniqueViolation:
             pg.execute("ROLLBACK TO SAVEPOINT llmtrail_copy")
         else:
-            pg.execute(ROLLUP_ARRAYS, rollup_arrays(trails), prepare=self.prepare)
+            self._append_created(pg, trails)
             return {t.message_id for t in trails}
         # Some exist: COPY into a temp table of this transaction (dropped at commit: no session
         # state, for poolers), then INSERT … ON CONFLICT DO NOTHING.
@@ -204,7 +212,15 @@ class PgFastPath:
                 cp.set_types(COPY_TYPES)
                 for t in trails:
                     cp.write_row(copy_values(t))
-            return {r[0] for r in cur.execute(INSERT_FROM_INCOMING, prepare=self.prepare)}
+            extra = hash_arrays(trails) if self.ledger else None
+            rows = cur.execute(self.sql.insert_from_incoming, extra, prepare=self.prepare)
+            return {r[0] for r in rows}
+
+    def _append_created(self, pg: psycopg.Connection[Any], trails: Sequence[AuditTrail]) -> None:
+        """After a COPY of new trails: their usage increments and ledger entries."""
+        pg.execute(ROLLUP_ARRAYS, rollup_arrays(trails), prepare=self.prepare)
+        if self.ledger:
+            pg.execute(LEDGER_ARRAYS, ledger_arrays(trails), prepare=self.prepare)
 
     def copy_new(
         self, trails: Iterable[AuditTrail], known_projects: set[str], now: datetime
@@ -240,7 +256,7 @@ class PgFastPath:
                 if pending is None:
                     break
             if written:
-                pg.execute(ROLLUP_ARRAYS, rollup_arrays(written), prepare=self.prepare)
+                self._append_created(pg, written)
             pg.commit()
         return written
 
@@ -267,7 +283,7 @@ class PgFastPath:
             except NotFoundError:
                 new = None  # maybe stale (the trail was replaced): read it
             if new is not None and new != cached[0]:  # (no change: confirm it by a read)
-                sql, values = _versioned_update(cached[0], cached[1], new, deltas)
+                sql, values = _versioned_update(cached[0], cached[1], new, deltas, self.ledger)
                 if self._stored(new, self._one(sql, values)):
                     return new
         with self._conn(autocommit=True) as (pg, _):
@@ -278,7 +294,7 @@ class PgFastPath:
                 assert old is not None and row is not None
                 if new == old:
                     return new  # nothing to write (as the Core path)
-                sql, values = _versioned_update(old, row[-1], new, deltas)
+                sql, values = _versioned_update(old, row[-1], new, deltas, self.ledger)
                 if self._stored(new, pg.execute(sql, values, prepare=self.prepare).fetchone()):
                     return new
 
@@ -332,15 +348,18 @@ def _disconnected(e: BaseException, pg: psycopg.Connection[Any]) -> bool:
 
 
 def _versioned_update(
-    old: AuditTrail, version: str, new: AuditTrail, deltas: list[dict[str, Any]]
+    old: AuditTrail, version: str, new: AuditTrail, deltas: list[dict[str, Any]], ledger: bool
 ) -> tuple[str, list[Any]]:
-    """The compare-and-set UPDATE of ``old`` (at ``version``) to ``new``, with rollup deltas:
-    only the columns that changed are written (no re-encoded JSON, no new TOAST)."""
+    """The compare-and-set UPDATE of ``old`` (at ``version``) to ``new``, with rollup deltas
+    and the ledger entry: only the columns that changed are written (no re-encoded JSON, no
+    new TOAST)."""
     changed, values = changed_values(old, new)
     values += [old.id, version, old.updated_at]
     for d in deltas:
         values += delta_values(d)
-    return update_sql(changed, len(deltas)), values
+    if ledger:
+        values += entry_values(_as_stored(new), "update")
+    return update_sql(changed, len(deltas), ledger), values
 
 
 class VersionCache:

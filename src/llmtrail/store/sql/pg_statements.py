@@ -11,6 +11,7 @@ execution reuses one prepared statement. Usage increments are appended to ``usag
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -20,9 +21,10 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg.types.numeric import Int8
 
+from llmtrail.ledger.entries import content_hash, written
 from llmtrail.model import AuditTrail, Cost, TokenUsage
 from llmtrail.model.rules import plain
-from llmtrail.store.sql import usage
+from llmtrail.store.sql import dialects, usage
 from llmtrail.store.sql.rows import bucket_of, same_value, usage_delta
 from llmtrail.store.sql.schema import audit_trails
 
@@ -36,27 +38,49 @@ _BUCKET = "date_bin('15 minutes', \"timestamp\", TIMESTAMPTZ '2000-01-01 00:00:0
 _INCOMING = "llmtrail_incoming"
 
 
-def _insert_sql(source: str) -> str:
-    """Insert trails from ``source`` and append the usage of the ones actually inserted."""
+_LEDGER_COLS = "txid, project_id, op, message_id, content_hash, trail_timestamp, at"
+_TXID = dialects.PG_TXID
+# The ledger entries of the trails an INSERT … RETURNING actually inserted: their hashes come
+# as two parallel arrays (message ids, SHA-256), see ``ledger_arrays``.
+_LEDGER_OF_INS = f"""
+, led AS (
+    INSERT INTO ledger_entries ({_LEDGER_COLS})
+    SELECT {_TXID}, ins.project_id, 'create', ins.message_id, h.hash, ins."timestamp",
+        ins.updated_at
+    FROM ins JOIN unnest(%s::text[], %s::bytea[]) AS h(mid, hash) ON h.mid = ins.message_id
+)"""
+
+
+def _insert_sql(source: str, ledger: bool) -> str:
+    """Insert trails from ``source`` and append the usage (and the ledger entries) of the
+    ones actually inserted."""
     return f"""
 WITH ins AS (
     INSERT INTO audit_trails ({_COLS}) {source}
     ON CONFLICT (message_id) DO NOTHING
-    RETURNING message_id, xmin::text AS version, project_id, "timestamp", model,
+    RETURNING message_id, xmin::text AS version, project_id, "timestamp", model, updated_at,
         {", ".join(_SUMS + _MONEY)}
 ), rollup AS (
     INSERT INTO usage_deltas ({_ROLLUP_COLS})
     SELECT project_id, {_BUCKET}, model, count(*), {", ".join(f"sum({c})" for c in _SUMS + _MONEY)}
     FROM ins GROUP BY 1, 2, 3
-)
+){_LEDGER_OF_INS if ledger else ""}
 SELECT message_id, version FROM ins"""
 
 
-INSERT_VALUES = _insert_sql(f"VALUES ({', '.join(['%s'] * len(COLUMNS))})")
 _ROLLUP_ROW = "(" + ", ".join(["%s"] * 10) + ")"
-# One trail: its rollup increment comes as parameters (``insert_one_values``), which spares
-# the server an aggregate over the CTE on the hottest write.
-INSERT_ONE = f"""
+# One entry given as parameters: project, message id, hash, trail timestamp, time.
+_LEDGER_ROW = f"""
+, led AS (
+    INSERT INTO ledger_entries ({_LEDGER_COLS})
+    SELECT {_TXID}, %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM {{src}})
+)"""
+
+
+def _insert_one_sql(ledger: bool) -> str:
+    # One trail: its rollup increment comes as parameters (``insert_one_values``), which
+    # spares the server an aggregate over the CTE on the hottest write.
+    return f"""
 WITH ins AS (
     INSERT INTO audit_trails ({_COLS}) VALUES ({", ".join(["%s"] * len(COLUMNS))})
     ON CONFLICT (message_id) DO NOTHING
@@ -65,9 +89,30 @@ WITH ins AS (
     INSERT INTO usage_deltas ({_ROLLUP_COLS})
     SELECT * FROM (VALUES {_ROLLUP_ROW}) AS d ({_ROLLUP_COLS})
     WHERE EXISTS (SELECT 1 FROM ins)
-)
+){_LEDGER_ROW.format(src="ins") if ledger else ""}
 SELECT message_id, version FROM ins"""
-INSERT_FROM_INCOMING = _insert_sql(f"SELECT {_COLS} FROM {_INCOMING}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Statements:
+    """The hot-path statements, with or without the ledger's appends."""
+
+    ledger: bool
+    insert_one: str
+    insert_values: str
+    insert_from_incoming: str
+
+
+@functools.cache
+def statements(ledger: bool) -> Statements:
+    return Statements(
+        ledger,
+        _insert_one_sql(ledger),
+        _insert_sql(f"VALUES ({', '.join(['%s'] * len(COLUMNS))})", ledger),
+        _insert_sql(f"SELECT {_COLS} FROM {_INCOMING}", ledger),
+    )
+
+
 CREATE_INCOMING = (
     f"CREATE TEMP TABLE {_INCOMING} (LIKE audit_trails INCLUDING DEFAULTS) ON COMMIT DROP"
 )
@@ -89,6 +134,12 @@ SELECT * FROM unnest(
     %b::text[], %b::timestamptz[], %b::text[], %b::int8[],
     %b::int8[], %b::int8[], %b::int8[], %b::numeric[], %b::numeric[], %b::numeric[]
 )"""
+# The ledger entries of a COPY's trails (all inserted: a duplicate fails the COPY).
+LEDGER_ARRAYS = f"""
+INSERT INTO ledger_entries ({_LEDGER_COLS})
+SELECT {_TXID}, p, 'create', m, h, ts, at
+FROM unnest(%b::text[], %b::text[], %b::bytea[], %b::timestamptz[], %b::timestamptz[])
+    AS u(p, m, h, ts, at)"""
 SELECT_ONE = f"SELECT {_COLS} FROM audit_trails WHERE message_id = %s"
 SELECT_VERSIONED = f"SELECT {_COLS}, xmin::text FROM audit_trails WHERE message_id = %s"
 SELECT_MANY = f"SELECT {_COLS} FROM audit_trails WHERE message_id = ANY(%s)"
@@ -100,23 +151,27 @@ _SET_INDEXES = tuple(i for i, c in enumerate(COLUMNS) if c != "message_id")  # i
 _UPDATED_AT = COLUMNS.index("updated_at")
 
 
-@functools.lru_cache(maxsize=256)
-def update_sql(changed: tuple[int, ...], deltas: int) -> str:
+@functools.lru_cache(maxsize=512)
+def update_sql(changed: tuple[int, ...], deltas: int, ledger: bool = False) -> str:
     """The compare-and-set UPDATE of the ``changed`` columns (indexes into ``COLUMNS``), with
-    ``deltas`` usage increments appended in the same statement if (and only if) it wrote."""
+    ``deltas`` usage increments and (``ledger``) the ledger entry appended in the same
+    statement if (and only if) it wrote."""
     sets = ", ".join(f'"{COLUMNS[i]}" = %s' for i in changed)
     update = (
         f"UPDATE audit_trails SET {sets} "
         "WHERE id = %s AND xmin::text = %s AND updated_at = %s RETURNING xmin::text AS version"
     )
-    if not deltas:
+    if not deltas and not ledger:
         return update
-    return f"""
-WITH upd AS ({update}), rollup AS (
+    rollup = f"""
+, rollup AS (
     INSERT INTO usage_deltas ({_ROLLUP_COLS})
     SELECT * FROM (VALUES {", ".join([_ROLLUP_ROW] * deltas)}) AS d ({_ROLLUP_COLS})
     WHERE EXISTS (SELECT 1 FROM upd)
-)
+)"""
+    led = _LEDGER_ROW.format(src="upd")
+    return f"""
+WITH upd AS ({update}){rollup if deltas else ""}{led if ledger else ""}
 SELECT version FROM upd"""
 
 
@@ -240,9 +295,33 @@ def copy_values(t: AuditTrail) -> tuple[Any, ...]:
     )
 
 
-def insert_one_values(t: AuditTrail) -> tuple[Any, ...]:
-    """The parameters of ``INSERT_ONE``: the trail's columns, then its rollup increment."""
-    return (*trail_values(t), *delta_values(usage_delta(t)))
+def insert_one_values(t: AuditTrail, ledger: bool) -> tuple[Any, ...]:
+    """The parameters of ``Statements.insert_one``: the trail's columns, its rollup increment
+    and (``ledger``) its ledger entry."""
+    values = (*trail_values(t), *delta_values(usage_delta(t)))
+    return (*values, *entry_values(t, "create")) if ledger else values
+
+
+def entry_values(t: AuditTrail, op: str) -> tuple[Any, ...]:
+    """A ``_LEDGER_ROW``'s parameters: the entry of a write that left ``t`` stored."""
+    e = written(t, op)
+    return (e.project_id, e.op, e.message_id, e.content_hash, e.trail_timestamp, e.at)
+
+
+def hash_arrays(trails: Sequence[AuditTrail]) -> list[list[Any]]:
+    """``_LEDGER_OF_INS``'s parameters: message ids and content hashes."""
+    return [[t.message_id for t in trails], [content_hash(t) for t in trails]]
+
+
+def ledger_arrays(trails: Sequence[AuditTrail]) -> list[list[Any]]:
+    """``LEDGER_ARRAYS``' parameters: the create entries of ``trails``."""
+    return [
+        [t.project_id for t in trails],
+        [t.message_id for t in trails],
+        [content_hash(t) for t in trails],
+        [t.timestamp for t in trails],
+        [t.updated_at for t in trails],
+    ]
 
 
 def _utc(d: datetime) -> datetime:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -165,6 +166,40 @@ access_log = Table(
     Column("items", Integer, nullable=False),
     Index("ix_access_log_project_id_at_id", "project_id", "at", "id"),
     Index("ix_access_log_at", "at"),
+)
+
+# The tamper-evidence ledger (SPEC §9, ``llmtrail.ledger``): one entry per trail write, appended
+# in the write's transaction and never changed. ``txid`` (PostgreSQL) is the writing
+# transaction's id: the chain's order, so a sealer can tell which entries are settled (every
+# transaction below ``pg_snapshot_xmin`` has ended); SQLite has one writer at a time and
+# orders by ``id``. No foreign key: the ledger outlives a deleted project.
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("txid", BigInteger, nullable=True),
+    Column("project_id", String(64), nullable=False),
+    Column("op", String(16), nullable=False),
+    Column("message_id", String(255), nullable=True),
+    Column("content_hash", LargeBinary, nullable=True),
+    Column("trail_timestamp", UTCDateTime(), nullable=True),
+    Column("cutoff", UTCDateTime(), nullable=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_ledger_entries_txid_id", "txid", "id"),
+)
+
+# Signed heads of each project's ledger chain (``ledger.entries.Checkpoint``).
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("root", LargeBinary, nullable=False),
+    Column("bound", BigInteger, nullable=False),
+    Column("signed_at", UTCDateTime(), nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("entries", LargeBinary, nullable=False),
 )
 
 # Small key/value facts about a database (e.g. when cleanup last ran), shared by replicas.

@@ -23,6 +23,7 @@ from llmtrail.errors import (
     ValidationError,
 )
 from llmtrail.ids import uuid7
+from llmtrail.ledger.entries import Checkpoint, LedgerEntry, written
 from llmtrail.model import (
     AccessEntry,
     ApiKey,
@@ -34,11 +35,12 @@ from llmtrail.model import (
     TrailFilter,
     same_content,
 )
-from llmtrail.store.base import AccessQuery, Store, TrailInput
+from llmtrail.store.base import AccessQuery, LedgerView, Store, TrailInput
 from llmtrail.store.cursor import decode_cursor, encode_cursor
 from llmtrail.store.sql import accounts, dialects, usage
 from llmtrail.store.sql import analytics as sql_analytics
 from llmtrail.store.sql import cleanup as sql_cleanup
+from llmtrail.store.sql import ledger as sql_ledger
 from llmtrail.store.sql.pg_fast import PgFastPath
 from llmtrail.store.sql.rows import (
     change_deltas,
@@ -102,9 +104,12 @@ class SQLStore(Store):
         transaction_pooler: bool = False,
         fold_seconds: float = 1.0,
         read_engine: Engine | None = None,
+        ledger: bool = True,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
+        #: every write appends a ledger entry in its transaction (SPEC §9)
+        self.keeps_ledger = ledger
         self.cleanup_batch_size = cleanup_batch_size
         self.cleanup_pause_ratio = cleanup_pause_ratio
         self.engine = engine
@@ -120,7 +125,7 @@ class SQLStore(Store):
         self.transaction_pooler = transaction_pooler
         self._state = SQLState(engine, self.clock)
         self._fast = (
-            PgFastPath(engine, prepare=not transaction_pooler)
+            PgFastPath(engine, prepare=not transaction_pooler, ledger=ledger)
             if self.dialect == "postgresql"
             else None
         )
@@ -329,8 +334,10 @@ class SQLStore(Store):
                 inserted = set(conn.execute(stmt, trail_to_row(fresh[0])).scalars())
             else:
                 inserted = set(conn.execute(stmt, [trail_to_row(t) for t in fresh]).scalars())
-            added = [usage_delta(t) for t in fresh if t.message_id in inserted]
-            usage.add(conn, self.dialect, added)
+            added = [t for t in fresh if t.message_id in inserted]
+            usage.add(conn, self.dialect, [usage_delta(t) for t in added])
+            if self.keeps_ledger:
+                sql_ledger.append(conn, [written(t, "create") for t in added])
             others = message_ids - inserted
             existing = self._fetch(conn, others) if others else {}
         return inserted, existing
@@ -383,6 +390,8 @@ class SQLStore(Store):
                 conn.execute(
                     update(audit_trails).where(audit_trails.c.id == old.id).values(**values)
                 )
+                if self.keeps_ledger:
+                    sql_ledger.append(conn, [written(new, "update")])
             if _rollup_key(old) != _rollup_key(new):
                 usage.add(conn, self.dialect, [usage_delta(new), usage_delta(old, -1)])
         return new
@@ -516,6 +525,8 @@ class SQLStore(Store):
             # finishes before the project row is locked, so the two cannot deadlock.
             usage.forget(conn, id)
             n = conn.execute(delete(projects).where(projects.c.id == id)).rowcount
+            if n and self.keeps_ledger:
+                sql_ledger.append(conn, [LedgerEntry(id, "drop", self.clock())])
         self._known_projects.discard(id)
         return bool(n)
 
@@ -593,6 +604,32 @@ class SQLStore(Store):
     def ping(self) -> None:
         with self._read() as conn:
             conn.execute(select(func.count()).select_from(projects).where(projects.c.id == ""))
+
+    # -- the ledger (SPEC §9; store/sql/ledger.py) -----------------------------------------------
+
+    def ledger_entries(self, project_id: str | None = None) -> Iterator[LedgerEntry]:
+        return sql_ledger.iter_entries(self.engine, project_id)
+
+    @_db_errors
+    def checkpoints(
+        self, project_id: str | None = None, *, with_entries: bool = False
+    ) -> list[Checkpoint]:
+        return sql_ledger.checkpoints(self.engine, project_id, with_entries=with_entries)
+
+    @contextmanager
+    def ledger_snapshot(self) -> Iterator[LedgerView]:
+        with sql_ledger.snapshot(self.engine) as view:
+            yield view
+
+    @_db_errors
+    def latest_checkpoint(self, project_id: str) -> Checkpoint | None:
+        return sql_ledger.latest(self.engine, project_id)
+
+    @_db_errors
+    def _seal_step(
+        self, make: Callable[..., list[Checkpoint]], limit: int, now: datetime
+    ) -> tuple[int, list[Checkpoint], bool]:
+        return sql_ledger.seal_step(self.engine, make, limit, now)
 
     @_db_errors
     def fold_usage(self) -> int:
