@@ -38,7 +38,7 @@ def _register() -> None:
     # Each module adds its commands to ``app`` on import.
     from llmtrail.cli import db, demo  # noqa: F401
 
-    for optional in ("serve", "projects", "retention", "report", "transfer", "prices"):
+    for optional in ("serve", "projects", "retention", "report", "transfer", "prices", "ledger"):
         try:
             __import__(f"llmtrail.cli.{optional}")
         except ModuleNotFoundError as e:

@@ -198,12 +198,23 @@ def export(
     url: str | None = typer.Option(None, "--url", help="Database URL (default: DATABASE_URL)."),
     project: list[str] | None = typer.Option(None, "--project", help="Only these projects."),
     output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
+    signed: Path | None = typer.Option(
+        None,
+        "--signed",
+        help="Write a signed export of one --project into this directory: trails.jsonl, "
+        "ledger.jsonl and manifest.json (check it with `llmtrail verify-export`).",
+    ),
 ) -> None:
     """Write trails as JSON Lines (the format `llmtrail import` reads)."""
     from llmtrail.transfer.jsonl import export_jsonl
 
     s = settings()
+    if signed is not None and (not project or len(project) != 1):
+        fail("--signed exports one project: give exactly one --project", code=2)
     source = _open(url or s.database_url, must_exist=True)
+    if signed is not None:
+        _export_signed(source, project[0] if project else "", signed)
+        return
     try:
         if output is None:
             n = export_jsonl(source, sys.stdout, project_ids=project or None)
@@ -215,6 +226,25 @@ def export(
     finally:
         source.close()
     err_console.print(f"exported {n} trails", highlight=False)
+
+
+def _export_signed(source: Store, project: str, directory: Path) -> None:
+    from llmtrail.ledger.export import export_signed
+
+    try:
+        result = export_signed(source, project, directory)
+    except AuditTrailError as e:
+        fail(str(e))
+    finally:
+        source.close()
+    cp = result.checkpoint
+    assert cp is not None
+    err_console.print(
+        f"exported {result.trails} trails and {result.entries} ledger entries of {project} "
+        f"to {directory}, covered by checkpoint {cp.seq}"
+        + (f"; {result.left_out} written after it were left out" if result.left_out else ""),
+        highlight=False,
+    )
 
 
 @app.command()

@@ -61,6 +61,7 @@ def run_cleanup(
         redacted = store.redact_content(dry_run=dry_run)
         if not dry_run:
             store.purge_access_log(store.access_log_days)
+            seal_quietly(store)
     except ValidationError:
         raise
     except Exception:
@@ -99,6 +100,21 @@ def run_cleanup(
     except Exception as e:  # the run itself succeeded; only its record is missing
         log.warning("could not record the cleanup run in store_state: %s", e)
     return result
+
+
+def seal_quietly(store: Store) -> int:
+    """Seal the ledger (the cron's cleanup seals too, for deployments without a resident
+    server); a failure is logged, not raised: nothing is lost, the next seal covers it."""
+    try:
+        report = store.seal()
+    except Exception as e:
+        log.warning("sealing the ledger failed (the next seal covers it): %s", e)
+        return 0
+    if report.checkpoints:
+        log.info(
+            "ledger sealed: %d entries, %d checkpoints", report.entries, len(report.checkpoints)
+        )
+    return report.entries
 
 
 def _run_record(r: CleanupResult) -> dict[str, Any]:

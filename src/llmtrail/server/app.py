@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from llmtrail import __version__
 from llmtrail.config import Settings, load_settings
+from llmtrail.ledger.sealer import PeriodicSealer
 from llmtrail.logs import add_secret
 from llmtrail.metrics import BACKEND_INFO
 from llmtrail.server import problems
@@ -97,6 +98,8 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         reads = AccessLogWriter(s)
         reads.start()
         app.state.access_log = reads
+        sealer = PeriodicSealer(s, settings.seal_seconds)
+        await run_in_threadpool(sealer.start)
         try:
             yield
         finally:
@@ -105,6 +108,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
                 await batcher.stop()
             app.state.access_log = None
             await run_in_threadpool(reads.stop)  # a clean shutdown loses no entry
+            await run_in_threadpool(sealer.stop)
             if scheduler is not None:
                 await run_in_threadpool(scheduler.shutdown)
             if owned:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 CORE: tuple[str, ...] = ("health", "docs", "metrics", "projects", "keys", "export", "trails")
 #: included when the module exists
 OPTIONAL: tuple[str, ...] = (
-    *("admin", "analytics", "dashboard", "chat", "snapshot", "otlp", "access_log"),
+    *("admin", "analytics", "dashboard", "chat", "snapshot", "otlp", "access_log", "ledger"),
 )
 
 
