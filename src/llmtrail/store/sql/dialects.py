@@ -214,11 +214,30 @@ def ledger_txid(dialect: str) -> Any:
 
 def ledger_settled(conn: Connection) -> int:
     """The ledger order below which every entry is settled: committed or rolled back, none
-    still to come. PostgreSQL: the oldest transaction still running (``pg_snapshot_xmin``);
+    still to come.
+
+    PostgreSQL: the oldest transaction of *this database* still running at a snapshot, or the
+    snapshot's ``xmax`` when none is. (``pg_snapshot_xmin`` alone is cluster-wide: one long
+    transaction in another database would hold every seal back.) A transaction of the
+    snapshot's in-progress list is ours when it holds its transaction-id lock from a backend
+    connected to this database; read after the snapshot, so one that ended in between is
+    settled, and its entries are visible to the next statement. Prepared (two-phase)
+    transactions are not considered: llmtrail never prepares one.
     SQLite (called inside a write transaction, which excludes every other writer): one past
     the last id."""
-    if conn.dialect.name == "postgresql":
-        sql = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8"
-    else:
+    if conn.dialect.name != "postgresql":
         sql = "SELECT coalesce(max(id), 0) + 1 FROM ledger_entries"
-    return int(conn.execute(text(sql)).scalar_one())
+        return int(conn.execute(text(sql)).scalar_one())
+    snap = conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()
+    return int(conn.execute(text(_OURS_RUNNING), {"snap": snap}).scalar_one())
+
+
+_OURS_RUNNING = """
+SELECT coalesce(min(x::text::int8), pg_snapshot_xmax(CAST(:snap AS pg_snapshot))::text::int8)
+FROM pg_snapshot_xip(CAST(:snap AS pg_snapshot)) AS x
+WHERE (x::text::int8 % 4294967296) IN (
+    SELECT l.transactionid::text::int8
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock'
+      AND a.datname = current_database()
+)"""
