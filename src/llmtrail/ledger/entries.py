@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from llmtrail.model import AuditTrail
+from llmtrail.model import AuditTrail, Cost
 from llmtrail.model.wire import JSONDecimal, dumps, iso, trail_to_wire
 
 OPERATIONS = ("create", "update", "redact", "expire", "drop")
@@ -55,8 +56,79 @@ def trail_document(t: AuditTrail) -> dict[str, Any]:
 
 
 def canonical_trail(t: AuditTrail) -> str:
-    """The canonical JSON text of a trail (also one line of a signed export)."""
-    return canonical_json(trail_document(t))
+    """The canonical JSON text of a trail (also one line of a signed export): equal to
+    ``canonical_json(trail_document(t))``, written field by field because every trail write
+    hashes it (a third of the time; a test checks the two agree)."""
+    tk = t.tokens
+    c = t.cost or Cost()
+    tokens = [
+        f'"{key}":{value}'
+        for key, value in (
+            ("cacheRead", tk.cache_read),
+            ("cacheWrite", tk.cache_write),
+            ("cacheWrite1h", tk.cache_write_1h),
+            ("completion", tk.completion),
+            ("prompt", tk.prompt),
+            ("reasoning", tk.reasoning),
+            ("total", tk.total or 0),
+        )
+        if value is not None
+    ]
+    return (
+        f'{{"contentRedactedAt":{_when(t.content_redacted_at)},'
+        f'"contextLayers":{t.context_layers},'
+        f'"cost":{{"completion":{_money(c.completion)},"prompt":{_money(c.prompt)},'
+        f'"total":{_money(c.total)}}},'
+        f'"costSource":{_text(t.cost_source)},'
+        f'"createdAt":{_when(t.created_at)},'
+        f'"id":{_text(t.id)},'
+        f'"messageId":{_text(t.message_id)},'
+        f'"metadata":{_metadata(t.metadata)},'
+        f'"model":{_text(t.model)},'
+        f'"priceVersion":{_text(t.price_version)},'
+        f'"projectId":{_text(t.project_id)},'
+        f'"provider":{_text(t.provider)},'
+        f'"reasoning":{_reasoning(t.reasoning)},'
+        f'"status":{_text(t.status)},'
+        f'"timestamp":{_when(t.timestamp)},'
+        f'"tokens":{{{",".join(tokens)}}},'
+        f'"updatedAt":{_when(t.updated_at)}}}'
+    )
+
+
+_quote = json.encoder.encode_basestring  # the escaping of dumps(..., ensure_ascii=False)
+
+
+def _text(v: str | None) -> str:
+    return "null" if v is None else _quote(v)
+
+
+def _when(v: datetime | None) -> str:
+    return "null" if v is None else _quote(iso(v) or "")
+
+
+def _money(v: Decimal | None) -> str:
+    return str(JSONDecimal(v if v is not None else 0))
+
+
+def _reasoning(v: list[str] | None) -> str:
+    return "null" if v is None else "[" + ",".join(map(_quote, v)) + "]"
+
+
+def _metadata(v: dict[str, str | int | float | bool] | None) -> str:
+    if v is None:
+        return "null"
+    return "{" + ",".join(f"{_quote(k)}:{_value(v[k])}" for k in sorted(v)) + "}"
+
+
+def _value(v: object) -> str:
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, str):
+        return _quote(v)
+    return str(_number(v))
 
 
 def content_hash(t: AuditTrail) -> bytes:

@@ -42,7 +42,13 @@ def upgrade() -> None:
         sa.Column("at", when, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
     )
-    op.create_index("ix_ledger_entries_txid_id", "ledger_entries", ["txid", "id"])
+    op.create_index(
+        "ix_ledger_entries_txid",
+        "ledger_entries",
+        ["txid"],
+        postgresql_using="brin",
+        sqlite_where=sa.text("0"),
+    )
     op.create_table(
         "ledger_checkpoints",
         sa.Column("project_id", sa.String(length=64), nullable=False),
@@ -59,5 +65,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("ledger_checkpoints")
-    op.drop_index("ix_ledger_entries_txid_id", table_name="ledger_entries")
+    op.drop_index("ix_ledger_entries_txid", table_name="ledger_entries")
     op.drop_table("ledger_entries")
