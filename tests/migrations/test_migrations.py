@@ -15,6 +15,8 @@ from alembic.runtime.migration import MigrationContext
 
 import llmtrail
 from llmtrail.errors import SchemaOutdatedError
+from llmtrail.ledger.signing import Signer
+from llmtrail.ledger.verify import verify_chain
 from llmtrail.migrations import HEAD
 from llmtrail.store.sql.dialects import make_engine, normalize_url
 from llmtrail.store.sql.migrate import current_revision, head_revision, upgrade
@@ -198,6 +200,14 @@ def test_0003_adds_provider_and_one_hour_writes_keeping_older_trails(empty_url: 
             "p",
         )
         assert store.get("new") == new and new.provider == "anthropic"
+        # migration 0005 recorded the trail it found ("adopt"): the ledger covers it
+        assert [(e.op, e.message_id) for e in store.ledger_entries()] == [
+            ("adopt", "old"),
+            ("create", "new"),
+        ]
+        key = Signer.generate()
+        store.seal(key)
+        assert verify_chain(store, key).ok
 
 
 def test_down_and_up_again_keep_every_project_trail_and_key(empty_url: str) -> None:
@@ -224,3 +234,5 @@ def test_down_and_up_again_keep_every_project_trail_and_key(empty_url: str) -> N
         assert store.get("kept") is not None and len(store.list_api_keys("p")) == 1
         project = store.require_project("p")
         assert project.legal_hold is False and project.content_retention_days is None
+        assert [e.op for e in store.ledger_entries()] == ["adopt"]
+        assert verify_chain(store, Signer.generate()).ok

@@ -4,7 +4,8 @@ A **ledger entry** is appended, in the same transaction, by every write of a tra
 and ``update`` (with the SHA-256 of the trail's canonical JSON after the write), ``redact`` (the
 content retention cleared the content: the hash of what is left), ``expire`` (a retention
 cleanup deleted this project's trails older than ``cutoff``) and ``drop`` (the project was
-deleted with all of its trails). Entries are never changed; a **checkpoint** signs the hash
+deleted with all of its trails); ``adopt`` records a trail stored before the ledger existed
+(migration 0005), as it was then. Entries are never changed; a **checkpoint** signs the hash
 chain over a project's entries up to a point, as a Certificate Transparency log signs its tree
 heads.
 
@@ -27,7 +28,7 @@ from typing import Any
 from llmtrail.model import AuditTrail, Cost
 from llmtrail.model.wire import JSONDecimal, dumps, iso, trail_to_wire
 
-OPERATIONS = ("create", "update", "redact", "expire", "drop")
+OPERATIONS = ("create", "update", "redact", "expire", "drop", "adopt")
 GENESIS_PREFIX = b"llmtrail-ledger-v1\x00"
 CHECKPOINT_TYPE = "llmtrail.checkpoint.v1"
 

@@ -170,7 +170,7 @@ class _Run:
         self._rows(ids if project_id is not None else None)
 
     def _apply(self, ch: _Chain, e: LedgerEntry, position: int) -> None:
-        if e.op in ("create", "update", "redact") and e.message_id and e.content_hash:
+        if e.op in ("create", "update", "redact", "adopt") and e.message_id and e.content_hash:
             self.expected[e.message_id] = _Expected(
                 e.project_id, e.content_hash, e.trail_timestamp, position
             )

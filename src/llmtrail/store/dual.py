@@ -28,8 +28,9 @@ import logging
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmtrail import keys
 from llmtrail.config import Settings
@@ -45,7 +46,7 @@ from llmtrail.model import (
     TrailFilter,
 )
 from llmtrail.model.wire import key_to_wire, project_to_wire, trail_to_wire
-from llmtrail.store.base import AccessQuery, Store
+from llmtrail.store.base import AccessQuery, LedgerView, Store
 from llmtrail.store.outbox import Outbox
 from llmtrail.store.replay import Replayer, describe
 from llmtrail.store.replicate import (
@@ -53,6 +54,11 @@ from llmtrail.store.replicate import (
     put_trails,
 )
 from llmtrail.store.state import SharedState
+
+if TYPE_CHECKING:
+    from llmtrail.ledger.entries import Checkpoint, LedgerEntry
+    from llmtrail.ledger.seal import SealReport
+    from llmtrail.ledger.signing import Signer
 
 log = logging.getLogger("llmtrail.store.dual")
 _STRIPES = 64
@@ -349,6 +355,39 @@ class DualStore(Store):
 
     def count_trails(self, project_id: str | None = None) -> int:
         return self._reader().count_trails(project_id)
+
+    # -- the ledger: each side keeps its own, of its own writes ---------------------------------
+
+    keeps_ledger = True
+
+    def seal(self, signer: Signer | None = None, *, batch: int = 50_000) -> SealReport:
+        """Seal the source's ledger, and the target's when it is open, with one key."""
+        key = signer or self.signer
+        report = self.source.seal(key, batch=batch)
+        if self._target is not None:
+            other = self._target.seal(key, batch=batch)
+            report.entries += other.entries
+            report.checkpoints += other.checkpoints
+        return report
+
+    def _ledger_side(self) -> Store:
+        reader = self._reader()
+        return reader if reader.keeps_ledger else self._other()
+
+    def ledger_entries(self, project_id: str | None = None) -> Iterator[LedgerEntry]:
+        return self._ledger_side().ledger_entries(project_id)
+
+    def checkpoints(
+        self, project_id: str | None = None, *, with_entries: bool = False
+    ) -> list[Checkpoint]:
+        return self._ledger_side().checkpoints(project_id, with_entries=with_entries)
+
+    def latest_checkpoint(self, project_id: str) -> Checkpoint | None:
+        return self._ledger_side().latest_checkpoint(project_id)
+
+    def ledger_snapshot(self) -> AbstractContextManager[LedgerView]:
+        """The ledger of the side read from (or of the other, when that one keeps none)."""
+        return self._ledger_side().ledger_snapshot()
 
     def fold_usage(self) -> int:
         """Fold in the source, and in the target when it is open."""

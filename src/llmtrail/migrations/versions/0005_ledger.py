@@ -4,9 +4,10 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-04
 
-Two new tables; nothing existing changes. Trails written before this revision have no
-ledger entry: ``llmtrail verify-chain`` reports them as ``unrecorded`` (not as tampering)
-until they are written again — see docs/audit.md.
+Two new tables; nothing existing changes. Every trail already stored is recorded with an
+``adopt`` entry (its current content hash), so ``llmtrail verify-chain`` covers it from now
+on: what happened to it before this revision cannot be known (docs/audit.md). That costs
+about 30 s per million trails.
 """
 
 from __future__ import annotations
@@ -61,6 +62,39 @@ def upgrade() -> None:
         sa.Column("entries", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("project_id", "seq", name=op.f("pk_ledger_checkpoints")),
     )
+
+    _adopt_existing(op.get_bind())
+
+
+def _adopt_existing(conn: sa.Connection, batch: int = 5_000) -> None:
+    """An ``adopt`` entry for every stored trail, in batches by id."""
+    from llmtrail.ledger.entries import written
+    from llmtrail.store.sql import ledger
+    from llmtrail.store.sql.rows import row_to_trail
+    from llmtrail.store.sql.schema import audit_trails
+
+    # Only the columns this revision has (a later revision may add some): selected through
+    # the schema's table so that money and instants convert as everywhere else.
+    present = {c["name"] for c in sa.inspect(conn).get_columns("audit_trails")}
+    cols = [c for c in audit_trails.c if c.name in present]
+    blank = {c.name: None for c in audit_trails.c}
+    last = ""
+    while True:
+        rows = (
+            conn.execute(
+                sa.select(*cols)
+                .where(audit_trails.c.id > last)
+                .order_by(audit_trails.c.id)
+                .limit(batch)
+            )
+            .mappings()
+            .all()
+        )
+        if not rows:
+            return
+        trails = [row_to_trail({**blank, **r}) for r in rows]
+        ledger.append(conn, [written(t, "adopt") for t in trails])
+        last = rows[-1]["id"]
 
 
 def downgrade() -> None:
