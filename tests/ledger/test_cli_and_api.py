@@ -155,3 +155,26 @@ def test_serve_seals_on_shutdown(db_url: str, signer: Signer) -> None:
     latest = store.latest_checkpoint("sd")
     assert latest is not None and latest.seq == 3
     api_gen.close()
+
+
+def test_an_unwritable_key_file_is_a_clear_error_and_serve_still_starts(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("")
+    key_file = not_a_dir / "key.pem"  # cannot be created, not even by root
+    monkeypatch.setenv("AUDIT_TRAIL_SIGNING_KEY_FILE", str(key_file))
+    code, _ = invoke("public-key")
+    assert code == 2
+    code, _ = invoke("seal", "--url", db_url)
+    assert code == 2
+    api_gen = make_api(db_url, signing_key_file=key_file, seal_seconds=5)
+    api: Api = next(api_gen)
+    try:
+        headers = api.project("ro")
+        body = {"messageId": "ro-1", "model": "gpt-4o", "contextLayers": 1}
+        assert api.post("ro", body, headers).status_code == 201
+        r = api.client.get("/api/projects/ro/checkpoints/latest", headers=headers)
+        assert r.status_code == 404
+    finally:
+        api_gen.close()

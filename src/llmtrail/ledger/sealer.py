@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from llmtrail.errors import AuditTrailError
 from llmtrail.store.base import Store
 
 log = logging.getLogger("llmtrail.ledger")
@@ -24,7 +25,13 @@ class PeriodicSealer:
     def start(self) -> None:
         if self.seconds <= 0 or not self.store.keeps_ledger:
             return
-        key = self.store.signer  # load (or generate) it now: a new key file is logged at start
+        try:
+            key = self.store.signer  # load (or generate) it now: a new key file is logged
+        except (OSError, AuditTrailError) as e:
+            # e.g. a read-only file system and no AUDIT_TRAIL_SIGNING_KEY: serve anyway (every
+            # write still appends its entry; the first seal that has a key covers them)
+            log.error("ledger sealing is off: no signing key (%s); set AUDIT_TRAIL_SIGNING_KEY", e)
+            return
         self._thread = threading.Thread(target=self._run, name="llmtrail-sealer", daemon=True)
         self._thread.start()
         log.info("ledger sealing every %s s (key %s)", self.seconds, key.key_id)

@@ -134,11 +134,24 @@ def _raw32(text: str) -> bytes:
 
 
 def load_signer(key: str | None, key_file: Path) -> Signer:
-    """The configured signer: ``key`` when given, else the key file (created when missing)."""
+    """The configured signer: ``key`` when given, else the key file (created when missing).
+    A key file that cannot be read or created raises ``ValidationError`` naming the setting."""
     if key:
         return parse_private_key(key)
     try:
-        return parse_private_key(key_file.read_text(), field="AUDIT_TRAIL_SIGNING_KEY_FILE")
+        return _load_or_create(key_file)
+    except OSError as e:
+        raise ValidationError(
+            f"cannot read or create the signing key file {key_file}: {e.strerror or e}; set "
+            "AUDIT_TRAIL_SIGNING_KEY or point this at a writable path",
+            field="AUDIT_TRAIL_SIGNING_KEY_FILE",
+        ) from None
+
+
+def _load_or_create(key_file: Path) -> Signer:
+    field = "AUDIT_TRAIL_SIGNING_KEY_FILE"
+    try:
+        return parse_private_key(key_file.read_text(), field=field)
     except FileNotFoundError:
         pass
     signer = Signer.generate()
@@ -146,7 +159,7 @@ def load_signer(key: str | None, key_file: Path) -> Signer:
     try:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process created it meanwhile: use that one
-        return parse_private_key(key_file.read_text(), field="AUDIT_TRAIL_SIGNING_KEY_FILE")
+        return parse_private_key(key_file.read_text(), field=field)
     with os.fdopen(fd, "wb") as f:
         f.write(signer.private_pem())
     log.warning(

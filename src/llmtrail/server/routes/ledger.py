@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from llmtrail.errors import NotFoundError
+from llmtrail.errors import AuditTrailError, NotFoundError
 from llmtrail.server.auth import ProjectAccess
 from llmtrail.server.body import WireJSONResponse, store_of
 from llmtrail.server.schemas import problems
 from llmtrail.server.threads import call
+from llmtrail.store.base import Store
 
 router = APIRouter(prefix="/api/projects/{projectId}", tags=["tamper evidence"])
 
@@ -29,7 +30,16 @@ async def latest_checkpoint(request: Request, project_id: ProjectAccess) -> Resp
     cp = await call(store, store.latest_checkpoint, project_id)
     if cp is None:
         raise NotFoundError(f"project {project_id!r} has no sealed checkpoint yet")
-    signer = await call(store, lambda: store.signer)
     body = cp.document()
-    body["publicKey"] = signer.public_key if signer.key_id == cp.key_id else None
+    body["publicKey"] = await call(store, _public_key, store, cp.key_id)
     return WireJSONResponse(body)
+
+
+def _public_key(store: Store, key_id: str) -> str | None:
+    """The public key that verifies a checkpoint signed by ``key_id``: this server's, when
+    it is that key (None otherwise, or when the server has no key)."""
+    try:
+        signer = store.signer
+    except (OSError, AuditTrailError):
+        return None
+    return signer.public_key if signer.key_id == key_id else None
