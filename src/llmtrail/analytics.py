@@ -21,6 +21,7 @@ from decimal import Decimal, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
+from llmtrail.budgets import BudgetStatus
 from llmtrail.errors import ValidationError
 from llmtrail.model import AuditTrail, rules, trail_to_wire
 from llmtrail.model.wire import JSONDecimal
@@ -166,6 +167,8 @@ class Analytics:
     window: Window
     #: with ``group_by``: cost per group (SPEC §12), else None
     cost_by_group: list[GroupUsage] | None = None
+    #: the project's budget and its current period's spend (a ``budgets.BudgetStatus``)
+    budget: BudgetStatus | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """``{"analytics": {...}}`` as SPEC §4 (dump with ``llmtrail.model.dumps``)."""
@@ -183,6 +186,7 @@ class Analytics:
                     if self.cost_by_group is not None
                     else {}
                 ),
+                **({"budget": self.budget.to_wire()} if self.budget is not None else {}),
             }
         }
 

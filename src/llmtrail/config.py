@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     #: ``serve`` seals the ledger into a signed checkpoint this often (0 = only ``llmtrail
     #: seal`` and the cleanup do)
     seal_seconds: float = Field(60.0, ge=0, le=86_400)
+    #: budget alerts (SPEC §12): where ``serve`` POSTs them (unset: none are sent), the HMAC
+    #: secret that signs them, and how often budgets are checked
+    alert_webhook_url: str | None = None
+    alert_secret: str | None = None
+    alert_check_seconds: float = Field(30.0, gt=0, le=86_400)
     dual_source_url: str | None = None
     dual_read: Literal["source", "target"] = "source"
     dual_outbox: Path = Path("llmtrail-outbox.db")

@@ -85,3 +85,21 @@ GROUP_COMMIT_TRAILS = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
     registry=REGISTRY,
 )
+BUDGET_AMOUNT = Gauge(
+    "llmtrail_budget_amount_usd",
+    "A project's budget per period (SPEC §12).",
+    ["project", "period"],
+    registry=REGISTRY,
+)
+BUDGET_SPENT = Gauge(
+    "llmtrail_budget_spent_usd",
+    "What a project has spent in its budget's current period.",
+    ["project", "period"],
+    registry=REGISTRY,
+)
+BUDGET_USED = Gauge(
+    "llmtrail_budget_used_ratio",
+    "Spent / budget in the current period (1 = all of it).",
+    ["project", "period"],
+    registry=REGISTRY,
+)

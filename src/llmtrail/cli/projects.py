@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,7 +9,7 @@ import typer
 
 from llmtrail.cli.app import app, fail, settings
 from llmtrail.errors import AuditTrailError, ValidationError
-from llmtrail.model.wire import iso, project_to_wire
+from llmtrail.model.wire import dumps, iso, project_to_wire
 from llmtrail.store import Store, open_store
 
 projects_app = typer.Typer(help="Create, list and delete projects.", no_args_is_help=True)
@@ -34,6 +33,12 @@ def _store(url: str | None) -> Iterator[Store]:
         store.close()
 
 
+BUDGET_OPTION = typer.Option(
+    None, "--budget", help="Spending limit in USD per --budget-period (alerts at 80%/100%)."
+)
+PERIOD_OPTION = typer.Option("month", "--budget-period", help="day or month (UTC).")
+
+
 @projects_app.command("create")
 def create_project(
     project_id: str = typer.Argument(..., metavar="ID", help="1-64 of A-Z a-z 0-9 _ -"),
@@ -49,6 +54,8 @@ def create_project(
     legal_hold: bool = typer.Option(
         False, "--legal-hold", help="Cleanup deletes and redacts nothing of this project."
     ),
+    budget: str | None = BUDGET_OPTION,
+    budget_period: str = PERIOD_OPTION,
     url: str | None = URL_OPTION,
 ) -> None:
     """Create a project."""
@@ -59,6 +66,7 @@ def create_project(
             retention_days,
             content_retention_days=content_retention_days,
             legal_hold=legal_hold,
+            budget=None if budget is None else {"amount": budget, "period": budget_period},
         )
         typer.echo(f"created project {p.id} ({p.name})")
 
@@ -79,9 +87,13 @@ def update_project(
     legal_hold: bool | None = typer.Option(
         None, "--legal-hold/--no-legal-hold", help="Put the project under legal hold, or lift it."
     ),
+    budget: str | None = typer.Option(
+        None, "--budget", help="Spending limit in USD per --budget-period (-1: no budget)."
+    ),
+    budget_period: str = PERIOD_OPTION,
     url: str | None = URL_OPTION,
 ) -> None:
-    """Change a project's name, retention, content retention or legal hold."""
+    """Change a project's name, retention, content retention, legal hold or budget."""
     changes: dict[str, object] = {}
     if name is not None:
         changes["name"] = name
@@ -93,15 +105,18 @@ def update_project(
             changes[key] = None if value == _CLEAR else value
     if legal_hold is not None:
         changes["legalHold"] = legal_hold
+    if budget is not None:
+        clear = budget.strip() == str(_CLEAR)
+        changes["budget"] = None if clear else {"amount": budget, "period": budget_period}
     if not changes:
         fail(
-            "nothing to change: give --name, --retention-days, --content-retention-days or "
-            "--legal-hold/--no-legal-hold",
+            "nothing to change: give --name, --retention-days, --content-retention-days, "
+            "--legal-hold/--no-legal-hold or --budget",
             code=2,
         )
     with _store(url) as store:
         p = store.update_project(project_id, **changes)
-        typer.echo(json.dumps(project_to_wire(p)))
+        typer.echo(dumps(project_to_wire(p)))
 
 
 def exit_code(e: AuditTrailError) -> int:

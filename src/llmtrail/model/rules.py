@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from llmtrail.errors import FieldError
+from llmtrail.model.types import Budget
 
 MAX_MESSAGE_ID = 255
 MAX_MODEL = 200
@@ -339,6 +340,30 @@ def _metadata_number(errs: Errors, path: str, value: float | Decimal) -> int | f
         errs.add(path, "must be a finite number")
         return None
     return value
+
+
+BUDGET_PERIODS = ("day", "month")
+
+
+def budget(errs: Errors, field: str, v: object) -> Budget | None:
+    """A project budget ``{"amount": "50.00", "period": "day"|"month"}`` (None: no budget);
+    the amount is exact and above zero."""
+    if v is None:
+        return None
+    if not isinstance(v, Mapping):
+        errs.add(field, 'must be an object such as {"amount": "50.00", "period": "month"}')
+        return None
+    for key in v:
+        if key not in ("amount", "period"):
+            errs.add(f"{field}.{key}", "is not a known field")
+    amount = money(errs, f"{field}.amount", v.get("amount"))
+    if amount is not None and amount <= 0:
+        errs.add(f"{field}.amount", "must be above zero")
+        amount = None
+    period = choice(errs, f"{field}.period", v.get("period"), BUDGET_PERIODS)
+    if amount is None or period is None:
+        return None
+    return Budget(amount, period)
 
 
 def choice(errs: Errors, field: str, v: object, options: tuple[str, ...]) -> str | None:

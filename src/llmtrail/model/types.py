@@ -97,6 +97,16 @@ class Project:
     created_at: datetime | None = None
     content_retention_days: int | None = None
     legal_hold: bool = False
+    #: a spending limit per day or month; analytics report against it, alerts fire at 80/100%
+    budget: Budget | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A project's spending limit (SPEC §12): ``amount`` USD per UTC ``day`` or ``month``."""
+
+    amount: Decimal
+    period: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,15 @@ from typing import Any
 
 import simplejson
 
-from llmtrail.model.types import AccessEntry, ApiKey, AuditTrail, Cost, Project, TokenUsage
+from llmtrail.model.types import (
+    AccessEntry,
+    ApiKey,
+    AuditTrail,
+    Budget,
+    Cost,
+    Project,
+    TokenUsage,
+)
 
 
 class JSONDecimal(Decimal):
@@ -79,8 +87,13 @@ def project_to_wire(p: Project) -> dict[str, Any]:
         "retentionDays": p.retention_days,
         "contentRetentionDays": p.content_retention_days,
         "legalHold": p.legal_hold,
+        "budget": budget_to_wire(p.budget),
         "createdAt": iso(p.created_at),
     }
+
+
+def budget_to_wire(b: Budget | None) -> dict[str, Any] | None:
+    return None if b is None else {"amount": JSONDecimal(b.amount), "period": b.period}
 
 
 def access_to_wire(e: AccessEntry) -> dict[str, Any]:

@@ -54,6 +54,22 @@ def _start_scheduler(store: Store, settings: Settings) -> Any:
     return start(store, settings) if start is not None else None
 
 
+def _budget_alerts(store: Store, settings: Settings) -> Any:
+    """The budget alert checker, when a webhook is configured."""
+    if not settings.alert_webhook_url:
+        return None
+    from llmtrail.alerts import BudgetAlerts
+
+    alerts = BudgetAlerts(
+        store,
+        settings.alert_webhook_url,
+        secret=settings.alert_secret,
+        seconds=settings.alert_check_seconds,
+    )
+    alerts.start()
+    return alerts
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document, with every error response documented as problem+json."""
     if app.openapi_schema is None:
@@ -80,6 +96,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     """
     settings = settings or load_settings()
     add_secret(settings.admin_key)  # never printed by any log record
+    add_secret(settings.alert_secret)
     set_store_threads(settings.store_threads)
 
     @asynccontextmanager
@@ -100,6 +117,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         app.state.access_log = reads
         sealer = PeriodicSealer(s, settings.seal_seconds)
         await run_in_threadpool(sealer.start)
+        alerts = _budget_alerts(s, settings)
         try:
             yield
         finally:
@@ -109,6 +127,8 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
             app.state.access_log = None
             await run_in_threadpool(reads.stop)  # a clean shutdown loses no entry
             await run_in_threadpool(sealer.stop)
+            if alerts is not None:
+                await run_in_threadpool(alerts.stop)
             if scheduler is not None:
                 await run_in_threadpool(scheduler.shutdown)
             if owned:

@@ -8,6 +8,7 @@ they tell clients (and schemathesis) what the JSON looks like.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -142,6 +143,18 @@ class BatchOut(BaseModel):
     items: list[BatchItemResult]
 
 
+class BudgetIn(_Doc):
+    """A spending limit: alerts at 80% and 100% of ``amount`` USD per UTC day or month."""
+
+    amount: Decimal | str = Field(description="USD above zero, a number or decimal text")
+    period: Literal["day", "month"]
+
+
+class BudgetOut(BaseModel):
+    amount: Decimal
+    period: Literal["day", "month"]
+
+
 class ProjectIn(_Doc):
     id: str | None = Field(
         None, pattern=f"^{rules.PROJECT_ID_RE.pattern}$", description="default: generated"
@@ -160,6 +173,7 @@ class ProjectIn(_Doc):
         description="after it, cleanup clears reasoning and metadata (tokens and cost stay)",
     )
     legalHold: bool = Field(False, description="while true, cleanup deletes and redacts nothing")
+    budget: BudgetIn | None = None
 
 
 class ProjectPatch(_Doc):
@@ -169,6 +183,7 @@ class ProjectPatch(_Doc):
     retentionDays: int | None = Field(None, ge=0, le=rules.MAX_RETENTION_DAYS)
     contentRetentionDays: int | None = Field(None, ge=0, le=rules.MAX_RETENTION_DAYS)
     legalHold: bool | None = None
+    budget: BudgetIn | None = Field(None, description="null removes the budget")
 
 
 class ProjectOut(BaseModel):
@@ -177,6 +192,7 @@ class ProjectOut(BaseModel):
     retentionDays: int | None
     contentRetentionDays: int | None = None
     legalHold: bool = False
+    budget: BudgetOut | None = None
     createdAt: datetime
 
 

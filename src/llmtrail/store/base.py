@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,6 +35,7 @@ from llmtrail.model import (
     AccessPage,
     ApiKey,
     AuditTrail,
+    Budget,
     NewTrail,
     Page,
     Pricer,
@@ -48,6 +50,7 @@ from llmtrail.model import (
 from llmtrail.store.cursor import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
+    from llmtrail.budgets import BudgetStatus
     from llmtrail.ledger.entries import Checkpoint, LedgerEntry
     from llmtrail.ledger.seal import SealReport
     from llmtrail.ledger.signing import Signer
@@ -314,10 +317,12 @@ class Store(abc.ABC):
         *,
         content_retention_days: int | None = None,
         legal_hold: bool = False,
+        budget: Budget | Mapping[str, Any] | None = None,
     ) -> Project:
         """Create a project; ConflictError if the id exists. ``retention_days`` overrides the
         global retention (never below ``min_retention_days``); ``content_retention_days``
-        clears reasoning and metadata sooner; ``legal_hold`` stops every cleanup of it."""
+        clears reasoning and metadata sooner; ``legal_hold`` stops every cleanup of it;
+        ``budget`` (``{"amount": "50.00", "period": "month"}``) is its spending limit."""
         errs = rules.Errors()
         pid = rules.project_id(errs, "id", id)
         clean_name = rules.text(errs, "name", name if name is not None else id, max_len=200)
@@ -327,6 +332,7 @@ class Store(abc.ABC):
                 "retentionDays": retention_days,
                 "contentRetentionDays": content_retention_days,
                 "legalHold": legal_hold,
+                "budget": budget,
             },
         )
         if errs:
@@ -335,8 +341,9 @@ class Store(abc.ABC):
         return self._create_project(Project(pid, clean_name, created_at=self.clock(), **policy))
 
     def update_project(self, id: str, **fields: Any) -> Project:
-        """Change a project's ``name``, ``retentionDays``, ``contentRetentionDays`` or
-        ``legalHold`` (camelCase or snake_case names; None clears a retention);
+        """Change a project's ``name``, ``retentionDays``, ``contentRetentionDays``,
+        ``legalHold`` or ``budget`` (camelCase or snake_case names; None clears a retention or
+        the budget);
         NotFoundError if it does not exist."""
         names = {
             "name": "name",
@@ -346,6 +353,7 @@ class Store(abc.ABC):
             "content_retention_days": "contentRetentionDays",
             "legalHold": "legalHold",
             "legal_hold": "legalHold",
+            "budget": "budget",
         }
         errs = rules.Errors()
         given = rules.mapping_keys(errs, "", fields, names)
@@ -381,6 +389,11 @@ class Store(abc.ABC):
             if not isinstance(hold, bool):
                 errs.add("legalHold", "must be true or false")
             out["legal_hold"] = hold
+        if "budget" in given:
+            value = given["budget"]
+            if isinstance(value, Budget):  # from the library: as validated as a mapping
+                value = {"amount": value.amount, "period": value.period}
+            out["budget"] = rules.budget(errs, "budget", value)
         return out
 
     def _at_least_floor(self, errs: rules.Errors, field: str, days: float) -> float:
@@ -552,12 +565,14 @@ class Store(abc.ABC):
         if errs:
             raise ValidationError(errs.items)
         window = make_window(self.clock(), days=days, since=since, until=until, tz=tz)
-        self.require_project(project_id)
+        project = self.require_project(project_id)
         usage = self._usage(project_id, window)
         recent = self.list_trails(
             TrailFilter(project_id, since=window.start, until=window.end), limit=10
         ).items
         result = build(window, usage, recent)
+        if project.budget is not None:
+            result = dataclasses.replace(result, budget=self._budget_status(project))
         if group is None:
             return result
         if group == "model":  # from the aggregates, which outlive raw-trail retention
@@ -566,6 +581,21 @@ class Store(abc.ABC):
             trails = self.iter_trails(TrailFilter(project_id, since=window.start, until=window.end))
             groups = groups_of_trails(trails, window, group)
         return dataclasses.replace(result, cost_by_group=groups)
+
+    def budget_status(self, project_id: str) -> BudgetStatus | None:
+        """Where the project's spend stands in its budget's current period (None: no budget);
+        NotFoundError if the project does not exist."""
+        project = self.require_project(project_id)
+        return None if project.budget is None else self._budget_status(project)
+
+    def _budget_status(self, project: Project) -> BudgetStatus:
+        from llmtrail.budgets import BudgetStatus, period_of
+
+        assert project.budget is not None
+        start, end = period_of(project.budget.period, self.clock())
+        window = make_window(self.clock(), since=start, until=end)
+        spent = sum((u.cost for u in self._usage(project.id, window)), Decimal(0))
+        return BudgetStatus(project.id, project.budget, start, end, spent)
 
     def _usage(self, project_id: str, window: Window) -> list[Usage]:
         """Usage per (local day, model) in the window; brute force over the raw trails here,

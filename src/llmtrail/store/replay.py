@@ -22,7 +22,7 @@ from typing import Any
 from llmtrail.errors import AuditTrailError, NotFoundError, UnavailableError
 from llmtrail.metrics import DUAL_BACKLOG, DUAL_REPLAYED
 from llmtrail.model import ApiKey, Project, parse_trail
-from llmtrail.model.rules import Errors, timestamp
+from llmtrail.model.rules import Errors, budget, timestamp
 from llmtrail.store.base import Clock, Store
 from llmtrail.store.outbox import Entry, Outbox
 from llmtrail.store.replicate import put_trails
@@ -247,6 +247,7 @@ def _project(p: dict[str, Any]) -> Project:
         _when(p.get("createdAt")),
         p.get("contentRetentionDays"),
         bool(p.get("legalHold", False)),
+        budget(Errors(), "budget", p.get("budget")),
     )
 
 

@@ -60,10 +60,11 @@ def _record(data: object, n: int, now: datetime) -> Record:
         created = _get(p, "createdAt")
         if created is not None:
             created = rules.timestamp(errs, f"line {n}: project.createdAt", created)
+        limit = rules.budget(errs, f"line {n}: project.budget", _get(p, "budget"))
         if errs:
             raise ValidationError(errs.items)
         assert pid is not None and name is not None
-        return Project(pid, name, days, created, content_days, bool(hold))
+        return Project(pid, name, days, created, content_days, bool(hold), limit)
     if isinstance(data, dict) and len(data) == 1 and "apiKey" in data:
         k = data["apiKey"]
         errs = Errors()

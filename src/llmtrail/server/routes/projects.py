@@ -25,8 +25,8 @@ from llmtrail.server.threads import call
 from llmtrail.store import Store
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
-_FIELDS = ("id", "name", "retentionDays", "contentRetentionDays", "legalHold")
-_MUTABLE = ("name", "retentionDays", "contentRetentionDays", "legalHold")
+_FIELDS = ("id", "name", "retentionDays", "contentRetentionDays", "legalHold", "budget")
+_MUTABLE = ("name", "retentionDays", "contentRetentionDays", "legalHold", "budget")
 
 
 @router.post(
@@ -59,6 +59,7 @@ async def _create(store: Store, pid: str, data: dict[str, Any]) -> Project:
         data.get("retentionDays"),
         content_retention_days=data.get("contentRetentionDays"),
         legal_hold=data.get("legalHold", False),
+        budget=data.get("budget"),
     )
 
 

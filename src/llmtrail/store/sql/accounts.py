@@ -31,6 +31,8 @@ def set_project(conn: Connection, project: Project) -> None:
             created_at=project.created_at,
             content_retention_days=project.content_retention_days,
             legal_hold=project.legal_hold,
+            budget_amount=None if project.budget is None else project.budget.amount,
+            budget_period=None if project.budget is None else project.budget.period,
         )
     )
 

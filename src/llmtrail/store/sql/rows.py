@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import localcontext
 from typing import Any
 
-from llmtrail.model import AuditTrail, Cost, Project, TokenUsage
+from llmtrail.model import AuditTrail, Budget, Cost, Project, TokenUsage
 
 BUCKET = timedelta(minutes=15)
 
@@ -80,6 +80,7 @@ def row_to_project(r: Any) -> Project:
         r["created_at"],
         r["content_retention_days"],
         bool(r["legal_hold"]),
+        None if r["budget_amount"] is None else Budget(r["budget_amount"], r["budget_period"]),
     )
 
 
@@ -91,6 +92,8 @@ def project_to_row(p: Project) -> dict[str, Any]:
         "created_at": p.created_at,
         "content_retention_days": p.content_retention_days,
         "legal_hold": p.legal_hold,
+        "budget_amount": None if p.budget is None else p.budget.amount,
+        "budget_period": None if p.budget is None else p.budget.period,
     }
 
 

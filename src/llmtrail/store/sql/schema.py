@@ -46,6 +46,9 @@ projects = Table(
     # Added by migration 0004 (SPEC §10).
     Column("content_retention_days", Integer, nullable=True),
     Column("legal_hold", Boolean, nullable=False, server_default=false()),
+    # Added by migration 0006 (SPEC §12): a spending limit per UTC day or month.
+    Column("budget_amount", Money(), nullable=True),
+    Column("budget_period", String(8), nullable=True),
 )
 
 audit_trails = Table(

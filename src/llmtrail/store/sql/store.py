@@ -44,6 +44,7 @@ from llmtrail.store.sql import ledger as sql_ledger
 from llmtrail.store.sql.pg_fast import PgFastPath
 from llmtrail.store.sql.rows import (
     change_deltas,
+    project_to_row,
     row_to_project,
     row_to_trail,
     same_value,
@@ -500,7 +501,7 @@ class SQLStore(Store):
             .returning(projects.c.id)
         )
         with self._write() as conn:
-            got = conn.execute(stmt, dataclasses.asdict(project)).first()
+            got = conn.execute(stmt, project_to_row(project)).first()
         if got is None:
             raise ConflictError(f"project {project.id!r} already exists")
         self._known_projects.add(project.id)
