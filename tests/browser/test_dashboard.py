@@ -344,3 +344,36 @@ def test_empty_project_on_a_narrow_screen(browser: Any, site: Site) -> None:
         assert watch.errors == []
     finally:
         context.close()
+
+
+def test_budget_progress_bar(browser: Any, site: Site) -> None:
+    now = datetime.now(UTC)
+    site.store.create_project("budgeted", budget={"amount": "2", "period": "month"})
+    site.store.store(
+        {"messageId": "bud-1", "model": "gpt-4o", "timestamp": now.isoformat(),
+         "cost": {"prompt": "1.7", "completion": "0"}},
+        "budgeted",
+    )  # fmt: skip
+    _record, key = site.store.create_api_key("budgeted")
+    context = browser.new_context(timezone_id="UTC")
+    page = context.new_page()
+    watch = Watch(page)
+    try:
+        page.goto(f"{site.base}/projects/budgeted/dashboard")
+        _sign_in(page, key)
+        _wait(page, "!document.getElementById('budget-card').hidden")
+        assert page.get_attribute("#budget-bar", "aria-valuenow") == "85"
+        assert "warn" in (page.get_attribute("#budget-bar", "class") or "")
+        text = page.inner_text("#budget-text")
+        assert "$1.70 of $2" in text and "85%" in text, text
+        assert watch.errors == []
+    finally:
+        context.close()
+    # a project without a budget shows no card
+    page2 = browser.new_page()
+    try:
+        page2.goto(f"{site.base}/projects/{site.project}/dashboard")
+        _sign_in(page2, site.key)
+        assert page2.is_hidden("#budget-card")
+    finally:
+        page2.close()

@@ -277,6 +277,24 @@
 
     renderModels(a);
     renderRecent(a.recentTrails);
+    renderBudget(a.budget);
+  }
+
+  function renderBudget(b) {
+    var card = $("budget-card");
+    if (!b) { card.hidden = true; return; }
+    var amount = Number(b.amount) || 0;
+    var spent = Number(b.spent) || 0;
+    var pct = amount > 0 ? (spent / amount) * 100 : 0;
+    card.hidden = false;
+    $("budget-period").textContent = (b.period === "day" ? "today" : "this month") + " (UTC)";
+    $("budget-fill").style.width = Math.min(pct, 100).toFixed(1) + "%";
+    var bar = $("budget-bar");
+    bar.setAttribute("aria-valuenow", String(Math.round(Math.min(pct, 100))));
+    bar.classList.toggle("warn", pct >= 80 && !b.exceeded);
+    bar.classList.toggle("over", !!b.exceeded);
+    $("budget-text").textContent = usd(b.spent) + " of " + usd(b.amount) + " spent (" +
+      pct.toFixed(0) + "%)" + (b.exceeded ? ": budget exceeded" : ", " + usd(b.remaining) + " left");
   }
 
   function renderModels(a) {
