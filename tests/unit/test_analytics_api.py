@@ -185,6 +185,15 @@ def test_report_cli(sqlite_url: str) -> None:
     assert r.exit_code == 1
     r = runner.invoke(app, ["report", "cli", "--days", "0", "--url", sqlite_url])
     assert r.exit_code == 1
+    r = runner.invoke(app, ["report", "cli", "--group-by", "model", "--url", sqlite_url])
+    assert r.exit_code == 0, r.output
+    assert "cost by model" in r.output
+    r = runner.invoke(
+        app, ["report", "cli", "--group-by", "provider", "--json", "--url", sqlite_url]
+    )
+    assert "costByGroup" in loads(r.output[r.output.index("{") :])["analytics"]
+    r = runner.invoke(app, ["report", "cli", "--group-by", "colour", "--url", sqlite_url])
+    assert r.exit_code == 1 and "groupBy" in r.output
 
 
 def test_dashboard_behind_a_path_prefix(api: Api) -> None:

@@ -25,13 +25,21 @@ def report(
     since: str | None = typer.Option(None, "--since", help="RFC 3339 start (instead of --days)."),
     until: str | None = typer.Option(None, "--until", help="RFC 3339 end (default: now)."),
     tz: str = typer.Option("UTC", "--tz", help="IANA time zone of the day boundaries."),
+    group_by: str | None = typer.Option(
+        None,
+        "--group-by",
+        help="Also cost by model, provider or metadata.<key> (e.g. metadata.userId).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the API's JSON instead."),
     url: str | None = typer.Option(None, "--url", help="Database URL (default: DATABASE_URL)."),
 ) -> None:
-    """Cost and usage of a project: totals, cost per day and per model, the newest trails."""
+    """Cost and usage of a project: totals, cost per day and per model, the newest trails;
+    with --group-by, cost per group, and the budget when the project has one."""
     store = open_store(url, settings=settings())
     try:
-        result = store.analytics(project_id, days=days, since=since, until=until, tz=tz)
+        result = store.analytics(
+            project_id, days=days, since=since, until=until, tz=tz, group_by=group_by
+        )
     except AuditTrailError as e:
         fail(str(e))
     finally:
@@ -40,6 +48,34 @@ def report(
         typer.echo(dumps(result.to_wire(), indent=2))
         return
     render(result, project_id)
+    if result.cost_by_group is not None and group_by is not None:
+        render_groups(result, group_by)
+    if result.budget is not None:
+        b = result.budget
+        state = "exceeded" if b.exceeded else f"{usd(b.remaining)} left"
+        console.print(
+            f"budget: {usd(b.spent)} of {usd(b.budget.amount)} per {b.budget.period} "
+            f"({b.used * 100:.0f}%), {state}",
+            highlight=False,
+        )
+
+
+def render_groups(a: Analytics, group_by: str) -> None:
+    """Print ``costByGroup`` as a table."""
+    groups = a.cost_by_group or []
+    peak = max((g.cost for g in groups), default=Decimal(0))
+    table = Table(title=f"cost by {group_by}", title_justify="left", header_style="bold")
+    table.add_column(group_by, overflow="fold", max_width=60)
+    table.add_column("messages", justify="right")
+    table.add_column("tokens", justify="right")
+    table.add_column("cost", justify="right")
+    table.add_column("", min_width=BAR_WIDTH, no_wrap=True)
+    for g in groups:
+        label = Text("(none)", style="dim") if g.group is None else Text(str(g.group))
+        table.add_row(label, f"{g.messages:,}", f"{g.tokens:,}", usd(g.cost), _bar(g.cost, peak))
+    if not groups:
+        table.add_row(Text("no messages in this window", style="dim"), "", "", "", "")
+    console.print(table)
 
 
 def usd(d: Decimal) -> str:
