@@ -204,3 +204,16 @@ def test_dashboard_behind_a_path_prefix(api: Api) -> None:
     assert r.status_code == 200
     assert 'data-base="/audit"' in r.text
     assert 'src="/audit/static/dashboard/dashboard.js' in r.text
+
+
+def test_explorer_pages_are_served_with_the_dashboards_headers(api: Api) -> None:
+    for path in ("/projects/shop/trails", "/projects/shop/trails/a%2Fb%3Cx%3E"):
+        r = api.client.get(path)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-security-policy"].startswith("default-src 'none'")
+        assert r.headers["x-frame-options"] == "DENY"
+        assert "explorer.js" in r.text
+    r = api.client.get("/projects/shop/trails/a%2Fb%3Cx%3E")
+    assert 'data-message="a/b&lt;x&gt;"' in r.text  # escaped in the attribute
+    r = api.client.get("/projects/bad%20id/trails")
+    assert r.status_code == 422

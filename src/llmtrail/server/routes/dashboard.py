@@ -63,6 +63,39 @@ async def dashboard(
     return HTMLResponse(html, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
 
 
+@router.get("/projects/{projectId}/trails", response_class=HTMLResponse)
+async def explorer(
+    request: Request,
+    project_id: Annotated[str, PathParam(alias="projectId")],
+) -> Response:
+    """The trail explorer (SPEC §12): the project's trails with filters and paging."""
+    return _explorer(request, project_id, None)
+
+
+@router.get("/projects/{projectId}/trails/{messageId:path}", response_class=HTMLResponse)
+async def explorer_trail(
+    request: Request,
+    project_id: Annotated[str, PathParam(alias="projectId")],
+    message_id: Annotated[str, PathParam(alias="messageId")],
+) -> Response:
+    """One trail, whole: reasoning, token breakdown, cost and its source, metadata, times."""
+    return _explorer(request, project_id, message_id)
+
+
+def _explorer(request: Request, project_id: str, message_id: str | None) -> Response:
+    errs = rules.Errors()
+    pid = rules.project_id(errs, "projectId", project_id)
+    if errs or pid is None:
+        raise ValidationError(errs.items)
+    if message_id is not None and not rules.could_be_message_id(message_id):
+        raise NotFoundError(f"no audit trail with messageId {message_id!r}")
+    base = str(request.scope.get("root_path", "")).rstrip("/")
+    html = _env.get_template("explorer.html").render(
+        project_id=pid, message_id=message_id, version=__version__, base=base
+    )
+    return HTMLResponse(html, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+
+
 @router.get("/static/dashboard/{path:path}")
 async def static_file(path: str) -> Response:
     """A file of the dashboard's assets (never anything outside ``server/static``)."""

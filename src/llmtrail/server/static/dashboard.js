@@ -376,7 +376,10 @@
       sw.className = "swatch";
       sw.style.background = i < MAX_MODEL_BARS ? COLORS[i % COLORS.length] : COLORS[MAX_MODEL_BARS % COLORS.length];
       name.appendChild(sw);
-      name.appendChild(document.createTextNode(m.model));
+      var byModel = document.createElement("a");
+      byModel.href = base + "/projects/" + encodeURIComponent(project) + "/trails?model=" + encodeURIComponent(m.model);
+      byModel.textContent = m.model;
+      name.appendChild(byModel);
       tr.appendChild(name);
       tr.appendChild(cell(intFmt.format(m.messages), "num"));
       tr.appendChild(cell(intFmt.format(m.tokens), "num"));
@@ -417,8 +420,12 @@
       var when = cell(timeLabel(t.timestamp));
       when.title = t.timestamp;
       tr.appendChild(when);
-      var mid = cell(t.messageId, "mono");
+      var mid = cell("", "mono");
+      var link = document.createElement("a");
+      link.href = base + "/projects/" + encodeURIComponent(project) + "/trails/" + encodeURIComponent(t.messageId);
+      link.textContent = t.messageId;
       mid.title = t.messageId;
+      mid.appendChild(link);
       tr.appendChild(mid);
       var model = cell(t.model, "mono");
       model.title = t.model;
