@@ -44,3 +44,23 @@ def test_list_and_export_filter_by_provider_and_prefix(api: Api) -> None:
     r = api.client.get(f"{url}/export", params={"provider": "openai"}, headers=key)
     assert sorted(loads(line)["messageId"] for line in r.text.splitlines()) == ["a-1", "b-1"]
     assert_problem(api.client.get(url, params={"provider": "Open AI"}, headers=key), 422)
+
+
+def test_list_and_export_filter_by_metadata(api: Api) -> None:
+    key = api.project("md")
+    for mid, md in (("m-1", {"userId": "u=1", "tier": 2}), ("m-2", {"userId": "u-2", "tier": 2})):
+        assert (
+            api.post("md", {"messageId": mid, "model": "m", "metadata": md}, key).status_code == 201
+        )
+    url = "/api/projects/md/audit-trails"
+    r = api.client.get(url, params={"metadata": "userId=u=1"}, headers=key)  # first "=" splits
+    assert [t["messageId"] for t in r.json()["items"]] == ["m-1"]
+    r = api.client.get(
+        url, params=[("metadata", "tier=2"), ("metadata", "userId=u-2")], headers=key
+    )
+    assert [t["messageId"] for t in r.json()["items"]] == ["m-2"]
+    r = api.client.get(f"{url}/export", params={"metadata": "tier=2"}, headers=key)
+    assert sorted(loads(line)["messageId"] for line in r.text.splitlines()) == ["m-1", "m-2"]
+    for bad in ("novalue", "=x", "k=\x00"):
+        problem = assert_problem(api.client.get(url, params={"metadata": bad}, headers=key), 422)
+        assert [e["field"] for e in problem["errors"]] == ["metadata"]

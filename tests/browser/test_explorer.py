@@ -90,6 +90,12 @@ def test_filters_paging_and_a_trail_opened_whole(browser: Any, site: Site) -> No
         page.fill("input[name=messageIdPrefix]", "ex-07")
         page.click("#apply")
         _wait(page, "document.querySelectorAll('#trails-table tbody tr').length === 5")
+        page.click("#clear")
+        page.wait_for_selector("body[data-state=ready]")
+        page.fill("input[name=metadata]", "userId=u-1")
+        page.click("#apply")
+        _wait(page, "document.querySelectorAll('#trails-table tbody tr').length === 1")
+        assert "metadata=userId%3Du-1" in page.evaluate("location.search")
         # open a trail: the whole trail, and every hostile field as text
         page.click("#clear")
         page.wait_for_selector("body[data-state=ready]")

@@ -45,3 +45,23 @@ def test_bad_filters_are_validation_errors(store: Store, kw: dict[str, str], fie
     with pytest.raises(ValidationError) as e:
         store.list_trails(TrailFilter("p", **kw))  # type: ignore[arg-type]
     assert e.value.fields == [field]
+
+
+def test_metadata_filters(store: Store) -> None:
+    for mid, md in (
+        ("a", {"userId": "u-1", "n": 3, "ok": True, "score": 0.25, "dotted.key": "x"}),
+        ("b", {"userId": "u-2", "n": 30, "ok": False}),
+        ("c", {"userId": "U-1"}),
+        ("d", None),
+        ("e", {"userId": "u-1", "feature": "chat"}),
+    ):
+        store.store({"messageId": mid, "model": "m", "metadata": md}, "p")
+    assert ids(store, metadata=(("userId", "u-1"),)) == {"a", "e"}  # exact, case-sensitive
+    assert ids(store, metadata=(("userId", "u-1"), ("feature", "chat"))) == {"e"}  # all of them
+    assert ids(store, metadata=(("n", "3"),)) == {"a"}
+    assert ids(store, metadata=(("ok", "true"),)) == {"a"}
+    assert ids(store, metadata=(("ok", "false"),)) == {"b"}
+    assert ids(store, metadata=(("score", "0.25"),)) == {"a"}
+    assert ids(store, metadata=(("dotted.key", "x"),)) == {"a"}
+    assert ids(store, metadata=(("missing", ""),)) == set()
+    assert ids(store, metadata=(("userId", "u-%"),)) == set()  # no wildcard

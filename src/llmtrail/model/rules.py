@@ -342,6 +342,31 @@ def _metadata_number(errs: Errors, path: str, value: float | Decimal) -> int | f
     return value
 
 
+def metadata_filter(errs: Errors, field: str, items: list[str]) -> tuple[tuple[str, str], ...]:
+    """``key=value`` filters of metadata (the first ``=`` splits), validated."""
+    out = []
+    for item in items:
+        key, eq, value = item.partition("=") if isinstance(item, str) else ("", "", "")
+        if not eq or not key:
+            errs.add(field, "must be key=value (e.g. userId=u-1)")
+            continue
+        k = text(errs, field, key, max_len=MAX_METADATA_KEY)
+        v = text(errs, field, value, max_len=MAX_METADATA_STRING, min_len=0)
+        if k is not None and v is not None:
+            out.append((k, v))
+    return tuple(out)
+
+
+def metadata_text(v: object) -> str:
+    """How a metadata value compares with a filter's text (strings as they are, numbers and
+    booleans as JSON writes them)."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v) if isinstance(v, float) else str(v)
+
+
 BUDGET_PERIODS = ("day", "month")
 
 

@@ -140,6 +140,9 @@ class TrailFilter:
     provider: str | None = None
     #: only trails whose messageId starts with this
     message_id_prefix: str | None = None
+    #: only trails whose metadata has each (key, value): a string equal to the value, or a
+    #: number or boolean whose JSON text is it (``3``, ``0.25``, ``true``)
+    metadata: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,10 @@ def trail_filter(
         str | None,
         Query(alias="messageIdPrefix", max_length=255, description="messageIds starting so"),
     ] = None,
+    metadata: Annotated[
+        list[str] | None,
+        Query(description="key=value, repeatable: metadata values (numbers as JSON writes them)"),
+    ] = None,
 ) -> TrailFilter:
     """The validated filter of a listing or an export (422 naming the bad parameter)."""
     errs = rules.Errors()
@@ -51,6 +55,7 @@ def trail_filter(
         rules.provider(errs, "provider", provider)
     if message_id_prefix is not None:
         rules.text(errs, "messageIdPrefix", message_id_prefix, max_len=rules.MAX_MESSAGE_ID)
+    wanted = rules.metadata_filter(errs, "metadata", metadata or [])
     if errs:
         raise ValidationError(errs.items)
     return TrailFilter(
@@ -61,6 +66,7 @@ def trail_filter(
         status=status,
         provider=provider,
         message_id_prefix=message_id_prefix,
+        metadata=wanted,
     )
 
 

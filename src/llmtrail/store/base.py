@@ -737,6 +737,9 @@ def check_filter(f: TrailFilter) -> None:
         rules.provider(errs, "provider", f.provider)
     if f.message_id_prefix is not None:
         rules.text(errs, "messageIdPrefix", f.message_id_prefix, max_len=rules.MAX_MESSAGE_ID)
+    for key, value in f.metadata:
+        rules.text(errs, "metadata", key, max_len=rules.MAX_METADATA_KEY)
+        rules.text(errs, "metadata", value, max_len=rules.MAX_METADATA_STRING, min_len=0)
     for name in ("since", "until"):
         value = getattr(f, name)
         if value is not None:

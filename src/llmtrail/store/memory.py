@@ -31,6 +31,7 @@ from llmtrail.model import (
     Project,
     StoreOutcome,
     TrailFilter,
+    rules,
     same_content,
 )
 from llmtrail.store.base import AccessQuery, Store, redacted
@@ -237,6 +238,8 @@ class MemoryStore(Store):
                 continue
             if f.message_id_prefix is not None and not t.message_id.startswith(f.message_id_prefix):
                 continue
+            if f.metadata and not _metadata_matches(t, f.metadata):
+                continue
             out.append(t)
         out.sort(key=lambda t: (t.timestamp, t.id), reverse=True)
         return out
@@ -375,3 +378,8 @@ def _replace(t: AuditTrail, **kw: Any) -> AuditTrail:
 
 def _replace_key(k: ApiKey, when: datetime) -> ApiKey:
     return dataclasses.replace(k, revoked_at=when)
+
+
+def _metadata_matches(t: AuditTrail, wanted: tuple[tuple[str, str], ...]) -> bool:
+    md = t.metadata or {}
+    return all(k in md and rules.metadata_text(md[k]) == v for k, v in wanted)

@@ -10,7 +10,7 @@
   var base = body.dataset.base || "";
   var messageId = body.dataset.message || "";
   var STORAGE = "llmtrail.dashboard.key." + project;
-  var FILTERS = ["since", "until", "model", "provider", "status", "messageIdPrefix"];
+  var FILTERS = ["since", "until", "model", "provider", "status", "messageIdPrefix", "metadata"];
   var PAGE = 50;
   var LONG = 600; // reasoning steps longer than this start collapsed
   var $ = function (id) { return document.getElementById(id); };

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from decimal import Decimal, localcontext
 from typing import Any
 
-from sqlalchemy import Table, create_engine, event, func, text
+from sqlalchemy import String, Table, case, cast, create_engine, event, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
@@ -241,3 +241,18 @@ WHERE (x::text::int8 % 4294967296) IN (
     WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock'
       AND a.datname = current_database()
 )"""
+
+
+def metadata_equals(dialect: str, column: Any, key: str, value: str) -> ColumnElement[bool]:
+    """``column`` (trail metadata) has ``key`` with a value whose text is ``value``: a string
+    equal to it, or a number/boolean JSON writes so (``rules.metadata_text``)."""
+    if dialect == "postgresql":
+        return column.op("->>")(key) == value  # type: ignore[no-any-return]
+    path = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    kind = func.json_type(column, path)
+    as_text = case(
+        (kind == "true", "true"),
+        (kind == "false", "false"),
+        else_=cast(func.json_extract(column, path), String),
+    )
+    return as_text == value

@@ -476,6 +476,8 @@ class SQLStore(Store):
         if filter.message_id_prefix is not None:  # not LIKE: SQLite's ignores case
             prefix = filter.message_id_prefix
             q = q.where(func.substr(t.message_id, 1, len(prefix)) == prefix)
+        for key, value in filter.metadata:
+            q = q.where(dialects.metadata_equals(self.dialect, t.metadata, key, value))
         if cursor:
             ts, tid = decode_cursor(cursor)
             q = q.where(or_(t.timestamp < ts, and_(t.timestamp == ts, t.id < tid)))
