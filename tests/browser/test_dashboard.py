@@ -377,3 +377,53 @@ def test_budget_progress_bar(browser: Any, site: Site) -> None:
         assert page2.is_hidden("#budget-card")
     finally:
         page2.close()
+
+
+def test_cost_by_selector(browser: Any, site: Site) -> None:
+    now = datetime.now(UTC)
+    site.store.create_project("grouped")
+    rows = [
+        ("g-1", "openai", "u-1", "0.5"),
+        ("g-2", "openai", "u-2", "0.25"),
+        ("g-3", "anthropic", "u-1", "1"),
+        ("g-4", None, None, "0.125"),
+    ]
+    for mid, provider, user, usd in rows:
+        data: dict[str, Any] = {
+            "messageId": mid, "model": "gpt-4o", "timestamp": now.isoformat(),
+            "cost": {"prompt": usd, "completion": "0"},
+        }  # fmt: skip
+        if provider:
+            data["provider"] = provider
+        if user:
+            data["metadata"] = {"userId": user}
+        site.store.store(data, "grouped")
+    _record, key = site.store.create_api_key("grouped")
+    context = browser.new_context(timezone_id="UTC")
+    page = context.new_page()
+    watch = Watch(page)
+
+    def table() -> list[list[str]]:
+        return page.eval_on_selector_all(
+            "#group-table tbody tr",
+            "rows => rows.map(r => Array.from(r.cells).slice(0, 4).map(c => c.textContent))",
+        )
+
+    try:
+        page.goto(f"{site.base}/projects/grouped/dashboard")
+        _sign_in(page, key)
+        _wait(page, "document.querySelectorAll('#group-table tbody tr').length === 3")
+        assert [r[0] for r in table()] == ["anthropic", "openai", "(none)"]
+        assert table()[1][3] == "$0.75"
+        page.select_option("#group-by", "metadata")
+        page.fill("#group-key", "userId")
+        page.click("#group-show")
+        _wait(page, "document.querySelector('#group-table tbody tr td').textContent === 'u-1'")
+        assert [(r[0], r[3]) for r in table()] == [
+            ("u-1", "$1.50"),
+            ("u-2", "$0.25"),
+            ("(none)", "$0.125"),
+        ]
+        assert watch.errors == []
+    finally:
+        context.close()

@@ -278,6 +278,60 @@
     renderModels(a);
     renderRecent(a.recentTrails);
     renderBudget(a.budget);
+    loadGroups();
+  }
+
+  // -- cost by any dimension (groupBy) -----------------------------------------------------
+  function groupBy() {
+    var sel = $("group-by").value;
+    return sel === "metadata" ? "metadata." + $("group-key").value.trim() : sel;
+  }
+
+  function loadGroups() {
+    var key = getKey();
+    var by = groupBy();
+    $("group-error").textContent = "";
+    if (!key || by === "metadata.") return Promise.resolve();
+    var url = base + "/api/projects/" + encodeURIComponent(project) + "/assessment/analytics?days=" +
+      state.days + "&tz=" + encodeURIComponent(state.tz) + "&groupBy=" + encodeURIComponent(by);
+    state.groupsLoading = true;
+    return fetch(url, { headers: { Authorization: "Bearer " + key, Accept: "application/json" }, cache: "no-store" })
+      .then(function (res) {
+        return res.json().catch(function () { return {}; }).then(function (payload) {
+          if (!res.ok) throw new Error((payload && (payload.detail || payload.title)) || ("HTTP " + res.status));
+          state.groups = payload.analytics.costByGroup || [];
+          renderGroups(state.groups, Number(payload.analytics.totalCost) || 0);
+        });
+      })
+      .catch(function (err) { $("group-error").textContent = "Could not group: " + err.message; })
+      .then(function () { state.groupsLoading = false; });
+  }
+
+  function renderGroups(groups, total) {
+    var tbody = $("group-table").tBodies[0];
+    tbody.textContent = "";
+    if (!groups.length) {
+      tbody.appendChild(emptyRow(5, "No messages in this window"));
+      return;
+    }
+    groups.forEach(function (g) {
+      var tr = document.createElement("tr");
+      tr.appendChild(cell(g.group === null ? "(none)" : String(g.group), g.group === null ? "muted" : "mono"));
+      tr.appendChild(cell(intFmt.format(g.messages), "num"));
+      tr.appendChild(cell(intFmt.format(g.tokens), "num"));
+      var c = cell(usd(g.cost), "num");
+      c.title = String(g.cost) + " USD";
+      tr.appendChild(c);
+      var share = total > 0 ? (Number(g.cost) / total) * 100 : 0;
+      var td = cell("", "share");
+      var bar = document.createElement("span");
+      bar.className = "share-bar";
+      bar.style.width = Math.max(share * 0.6, 0.5).toFixed(1) + "%";
+      td.appendChild(bar);
+      td.appendChild(document.createTextNode(" " + share.toFixed(1) + "%"));
+      tr.appendChild(td);
+      tbody.appendChild(tr);
+    });
   }
 
   function renderBudget(b) {
@@ -481,6 +535,15 @@
       if (key) load(key, false); else showLogin();
     });
   }
+
+  $("group-by").addEventListener("change", function () {
+    $("group-key").hidden = $("group-by").value !== "metadata";
+    if ($("group-by").value !== "metadata") loadGroups(); else $("group-key").focus();
+  });
+  $("group-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    loadGroups();
+  });
 
   $("refresh").addEventListener("click", function () {
     var key = getKey();
